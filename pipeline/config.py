@@ -1,0 +1,91 @@
+"""po.toml: the typed configuration of a workspace. Every error names the file and the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.providers.local_engine import LocalSettings
+
+
+class ConfigError(ValueError):
+    """A user's configuration mistake: one line naming the file and key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Strict):
+    train: str = Field("data/train.jsonl", description="training examples (JSONL), relative to the workspace")
+    val: str = Field("data/val.jsonl", description="validation examples (JSONL)")
+    pool: str = Field("data/pool.jsonl", description="inputs for the teacher stage (JSONL)")
+
+
+class LocalProvider(LocalSettings):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["local"] = "local"
+
+
+ProviderConfig = LocalProvider  # issue #5 adds vertex, ollama and openai-compatible kinds
+
+
+class BaselineConfig(Strict):
+    provider: str = Field("local", description="name of a [providers.*] table")
+    threads: int = Field(4, ge=1, le=64, description="examples evaluated concurrently")
+    limit: int | None = Field(None, ge=1, description="evaluate only the first N validation examples")
+
+
+class Config(Strict):
+    providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"local": LocalProvider()})
+    data: DataConfig = Field(default_factory=DataConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+
+    def provider(self, name: str, *, key: str) -> ProviderConfig:
+        if name not in self.providers:
+            known = ", ".join(sorted(self.providers)) or "none"
+            raise ConfigError(f"{key} names provider {name!r}, which is not configured (known: {known})")
+        return self.providers[name]
+
+
+def describe_validation_error(source: str, error: ValidationError) -> str:
+    """`po.toml: baseline.threads must be >= 1 (got 0)` — one line per problem."""
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key {key}")
+            continue
+        message = item["msg"]
+        for prefix in ("Input should be ", "Value error, "):
+            if message.startswith(prefix):
+                message = "must be " + message[len(prefix):] if prefix.startswith("Input") else message[len(prefix):]
+        message = message.replace("greater than or equal to", ">=").replace("less than or equal to", "<=")
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{source}: {key} {message}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str = "po.toml") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(source, exc)) from None
+    config.provider(config.baseline.provider, key=f"{source}: baseline.provider")
+    return config
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (create it with `po init`)") from None
+    return parse_config(text, str(path))

@@ -1,0 +1,108 @@
+"""What the CLI and the console ask for: launch, resume, cancel. Both call these functions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from state import read
+from state import runs as store
+
+RESUMABLE = ("failed", "cancelled", "stale")
+
+
+class ControlError(RuntimeError):
+    """A request that cannot be carried out, with the reason in one line."""
+
+
+def launch(ws, stage_name: str, overrides: dict | None = None, *, detach: bool = False, on_progress=None) -> int:
+    """Plan a run of `stage_name` (config + checks, before any model time is spent), then
+    run it here or detached. Returns the run id."""
+    from pipeline import stages
+
+    stage = stages.get(stage_name)
+    config = stage.plan(ws, overrides or {})
+    db = ws.db()
+    run_id = store.create_run(db, stage_name, config, detached=detach)
+    _start(ws, run_id, detach=detach, on_progress=on_progress)
+    return run_id
+
+
+def resume(ws, run_id: int, *, detach: bool = False, on_progress=None) -> int:
+    from pipeline import stages
+
+    db = ws.db()
+    run = _get(db, run_id)
+    status = run.status
+    if status not in RESUMABLE:
+        hint = {"running": "it is still running", "queued": "it is about to start", "succeeded": "it already succeeded"}
+        raise ControlError(f"run {run_id} cannot be resumed: {hint.get(status, status)}")
+    stages.get(run.stage).check_resumable(ws, run.config)
+    store.reopen_run(db, run_id, detached=detach)
+    _start(ws, run_id, detach=detach, on_progress=on_progress)
+    return run_id
+
+
+def cancel(ws, run_id: int, *, wait_s: float = 15.0) -> read.Run:
+    """Ask a run to stop between units; SIGTERM its process if it has not stopped in `wait_s`."""
+    db = ws.db()
+    run = _get(db, run_id)
+    if run.status == "stale":
+        store.finish_run(db, run_id, "cancelled", error="cancelled while stale (its process was gone)")
+        return read.get_run(db, run_id)
+    if run.state not in store.ACTIVE:
+        raise ControlError(f"run {run_id} is not running (it {run.status})")
+    store.request_cancel(db, run_id)
+    deadline = time.monotonic() + wait_s
+    signalled = False
+    while True:
+        run = read.get_run(db, run_id)
+        if run.state not in store.ACTIVE or run.is_stale():
+            return run
+        if time.monotonic() > deadline:
+            if signalled or not run.pid or not read.process_alive(run.pid, run.host):
+                return run
+            os.kill(run.pid, signal.SIGTERM)  # the same cooperative stop, for a step that cannot poll
+            signalled, deadline = True, time.monotonic() + wait_s
+        time.sleep(0.2)
+
+
+def _get(db, run_id: int) -> read.Run:
+    run = read.get_run(db, run_id)
+    if run is None:
+        raise ControlError(f"no run {run_id} in this workspace (see `po runs`)")
+    return run
+
+
+def _start(ws, run_id: int, *, detach: bool, on_progress) -> None:
+    if detach:
+        spawn_worker(ws, run_id)
+    else:
+        from pipeline.runner import execute
+
+        execute(ws, run_id, on_progress=on_progress)
+
+
+def spawn_worker(ws, run_id: int) -> int:
+    """Start the run in a new session: it survives the shell, the terminal and SSH closing."""
+    log_path = ws.run_dir(run_id) / "run.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.worker", str(ws.root), str(run_id)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ws.root,
+            close_fds=True,
+        )
+    # Record the pid now, so the run is never "queued with no process" in between.
+    with_pid = ws.db()
+    from state.db import write
+
+    with write(with_pid) as conn:
+        conn.execute("UPDATE runs SET pid=?, heartbeat_at=? WHERE id=? AND state='queued'", (proc.pid, time.time(), run_id))
+    return proc.pid

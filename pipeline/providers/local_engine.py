@@ -1,0 +1,210 @@
+"""The `local` provider: the embedded model as a DSPy 3.4 engine (`dspy.LM(model, engine=…)`).
+
+An engine (not a BaseLM subclass, which is deprecated) keeps DSPy's cache, usage tracking
+and callbacks in the loop. Requests that arrive together from DSPy's evaluation threads
+are generated as one left-padded batch: one forward pass serves several rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from pipeline.providers import local_model
+from pipeline.providers.structure import GeneratedRepetitionPenalty, GrammarMask, Structure, structure_from_prompt
+
+
+class LocalSettings(BaseModel):
+    """Decoding and batching of the embedded model (`[providers.local]` in po.toml)."""
+
+    adapter: str | None = Field(None, description="path of a LoRA adapter to serve on top of the base model")
+    structured: bool = Field(True, description="constrain the output structure with a grammar")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.2, ge=1.0, le=2.0, description="applied to generated tokens only")
+    max_chars: dict[str, int] = Field(
+        default_factory=lambda: {"product_vision": 700, "product_owner_review": 450},
+        description="upper bound of each output field's text, in characters",
+    )
+    default_max_chars: int = Field(500, ge=20)
+    max_batch: int = Field(4, ge=1, le=64, description="requests generated together")
+    batch_wait_ms: float = Field(15.0, ge=0.0, description="how long the first request waits for company")
+    threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
+
+    def decoding_key(self) -> str:
+        """What changes the text: goes into the model string, because DSPy's cache key ignores the engine."""
+        keys = ("structured", "temperature", "top_p", "repetition_penalty", "max_chars", "default_max_chars")
+        blob = json.dumps(self.model_dump(include=set(keys)), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+@dataclass
+class _Job:
+    prompt_messages: list[dict]
+    structure: Structure | None
+    max_new_tokens: int
+    temperature: float
+    future: Future
+
+
+class LocalEngine:
+    """complete(Request) -> Response, batching concurrent callers onto one generate() call."""
+
+    def __init__(self, settings: LocalSettings | None = None):
+        self.settings = settings or LocalSettings()
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._ll_tokenizer = None
+        self.generated_calls = 0  # calls that reached the model (DSPy cache hits never do)
+        self.batches = 0
+
+    # -- identity ---------------------------------------------------------------------
+    def model_string(self) -> str:
+        sha = local_model.file_sha256(local_model.gguf_path())[:12]
+        name = f"local/{local_model.MODEL_NAME}@{sha}"
+        if self.settings.adapter:
+            from pathlib import Path
+
+            name += f"+lora@{local_model.adapter_revision(Path(self.settings.adapter))}"
+        return f"{name}~{self.settings.decoding_key()}"
+
+    # DSPy saves an LM's engine with these two when a program is saved with its LM.
+    def dump_state(self) -> dict:
+        return self.settings.model_dump()
+
+    @classmethod
+    def load_state(cls, state: dict) -> "LocalEngine":
+        return cls(LocalSettings(**state))
+
+    def close(self) -> None:
+        return None
+
+    # -- the engine contract --------------------------------------------------------------
+    def complete(self, request):
+        from dspy.lm15 import Message, Response, Usage
+
+        messages = _chat_messages(request)
+        s = self.settings
+        structure = None
+        if s.structured:
+            structure = structure_from_prompt(messages[-1]["content"], s.max_chars, s.default_max_chars)
+        limit = structure.max_bytes() if structure else 512
+        if request.config.max_tokens:
+            limit = min(limit, request.config.max_tokens) if not structure else limit
+        temperature = request.config.temperature if request.config.temperature is not None else s.temperature
+        job = _Job(messages, structure, limit, float(temperature), Future())
+        self._ensure_worker()
+        self._queue.put(job)
+        text, n_in, n_out, finish = job.future.result()
+        return Response(
+            id=None,
+            model=request.model,
+            message=Message.assistant(text),
+            finish_reason=finish,
+            usage=Usage(input_tokens=n_in, output_tokens=n_out),
+        )
+
+    # -- batching -----------------------------------------------------------------------------
+    def _ensure_worker(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="po-local-model", daemon=True)
+                self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+            while len(batch) < self.settings.max_batch:
+                wait = deadline - time.monotonic()
+                try:
+                    batch.append(self._queue.get(timeout=max(wait, 0)) if wait > 0 else self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            # One generate() call takes one temperature; group rows that share it.
+            groups: dict[float, list[_Job]] = {}
+            for job in batch:
+                groups.setdefault(job.temperature, []).append(job)
+            for jobs in groups.values():
+                try:
+                    results = self._generate(jobs)
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                    for job in jobs:
+                        job.future.set_exception(exc)
+                else:
+                    for job, result in zip(jobs, results):
+                        job.future.set_result(result)
+
+    def _generate(self, jobs: list[_Job]) -> list[tuple[str, int, int, str]]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        loaded = local_model.load_model(self.settings.adapter, self.settings.threads or None)
+        tok, model = loaded.tokenizer, loaded.model
+        prompts = [tok.apply_chat_template(j.prompt_messages, tokenize=False, add_generation_prompt=True) for j in jobs]
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
+        prompt_len = enc["input_ids"].shape[1]
+        eos = tok.eos_token_id
+        processors = [GeneratedRepetitionPenalty(self.settings.repetition_penalty, prompt_len, self._exempt_ids(tok, jobs))]
+        if any(j.structure for j in jobs):
+            grammars = [j.structure.regex() if j.structure else None for j in jobs]
+            processors.append(GrammarMask(self._llg_tokenizer(tok), grammars, eos, prompt_len))
+        temperature = jobs[0].temperature
+        config = GenerationConfig(
+            max_new_tokens=max(j.max_new_tokens for j in jobs),
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=self.settings.top_p if temperature > 0 else None,
+            top_k=None,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=eos,
+        )
+        with torch.inference_mode():
+            out = model.generate(**enc, generation_config=config, logits_processor=LogitsProcessorList(processors))
+        self.generated_calls += len(jobs)
+        self.batches += 1
+        results = []
+        for row, job in enumerate(jobs):
+            new = out[row, prompt_len:].tolist()
+            finish = "length"
+            if eos in new:
+                new = new[: new.index(eos) + 1]
+                finish = "stop"
+            text = tok.decode(new, skip_special_tokens=True)
+            n_in = int(enc["attention_mask"][row].sum())
+            results.append((text, n_in, len(new), finish))
+        return results
+
+    def _llg_tokenizer(self, tok):
+        if self._ll_tokenizer is None:
+            import llguidance.hf
+
+            self._ll_tokenizer = llguidance.hf.from_tokenizer(tok)
+        return self._ll_tokenizer
+
+    @staticmethod
+    def _exempt_ids(tok, jobs: list[_Job]) -> list[int]:
+        text = "\n\n".join(h for j in jobs if j.structure for h in j.structure.headers())
+        return tok.encode(text + "\n", add_special_tokens=False)
+
+
+def _chat_messages(request) -> list[dict]:
+    """The chat as role/content dicts for the model's chat template."""
+    out = []
+    system = request.system
+    if system:
+        if not isinstance(system, str):
+            system = "".join(getattr(p, "text", "") for p in system)
+        out.append({"role": "system", "content": system})
+    for message in request.messages:
+        content = "".join(getattr(p, "text", "") or "" for p in message.parts)
+        out.append({"role": message.role, "content": content})
+    return out

@@ -1,0 +1,148 @@
+"""Executing one run in this process: heartbeat, cancel flag, log, progress, final state."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from state import read
+from state import runs as store
+from state.runs import EventBuffer
+
+HEARTBEAT_S = 2.0
+
+ProgressCallback = Callable[[int, int | None, str | None], None]
+
+
+class RunCancelled(Exception):
+    """Raised by a stage between units when a cancel was requested."""
+
+
+@dataclass
+class RunContext:
+    workspace: object  # pipeline.workspace.Workspace
+    run: read.Run
+    db: object
+    events: EventBuffer
+    log: logging.Logger
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    on_progress: ProgressCallback | None = None
+
+    @property
+    def config(self) -> dict:
+        return self.run.config
+
+    @property
+    def run_dir(self) -> Path:
+        return self.workspace.run_dir(self.run.id)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancelled:
+            raise RunCancelled()
+
+    def progress(self, done: int, total: int | None, message: str | None = None) -> None:
+        store.set_progress(self.db, self.run.id, done, total, message)
+        self.events.emit("progress", {"done": done, "total": total, "message": message})
+        if self.on_progress:
+            self.on_progress(done, total, message)
+
+    def add_artifact(self, path: Path, kind: str) -> None:
+        data = path.read_bytes()
+        relative = str(path.relative_to(self.workspace.root))
+        store.put_artifact(self.db, self.run.id, relative, kind, hashlib.sha256(data).hexdigest(), len(data))
+
+
+class _EventLogHandler(logging.Handler):
+    def __init__(self, events: EventBuffer):
+        super().__init__(logging.INFO)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.events.emit("log", {"level": record.levelname.lower(), "message": record.getMessage()})
+
+
+def _heartbeat(ctx: RunContext, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            if store.heartbeat(ctx.db, ctx.run.id):
+                ctx.cancel_event.set()
+            ctx.events.flush()
+        except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the run goes on
+            ctx.log.warning("heartbeat failed: %s", exc)
+
+
+def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = None, log_to_stderr: bool = False) -> read.Run:
+    """Run a queued run to its end in this process. Returns the run as it ended."""
+    from pipeline import stages
+
+    db = workspace.db()
+    run = read.get_run(db, run_id)
+    stage = stages.get(run.stage)
+    store.start_run(db, run_id, os.getpid(), socket.gethostname())
+    run = read.get_run(db, run_id)
+    events = EventBuffer(db, run_id)
+    log = logging.getLogger(f"po.run.{run_id}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handlers: list[logging.Handler] = [_EventLogHandler(events)]
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    if log_to_stderr:  # detached: stderr is run.log
+        handlers.append(logging.StreamHandler())
+    else:
+        handlers.append(logging.FileHandler(workspace.run_dir(run_id) / "run.log"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+
+    ctx = RunContext(workspace, run, db, events, log, on_progress=on_progress)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(ctx, stop), name="po-heartbeat", daemon=True)
+    beat.start()
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM is the fallback of `po cancel`: it asks for the same cooperative stop.
+        previous_term = signal.signal(signal.SIGTERM, lambda *_: ctx.cancel_event.set())
+
+    events.emit("state", {"state": "running", "attempt": run.attempt})
+    log.info("run %s (%s) started, attempt %s, pid %s", run_id, run.stage, run.attempt, os.getpid())
+    started = time.monotonic()
+    try:
+        summary = stage.run(ctx)
+    except (RunCancelled, KeyboardInterrupt):
+        log.info("run %s cancelled after %.1f s; stored units are kept for resume", run_id, time.monotonic() - started)
+        _end(ctx, "cancelled")
+    except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
+        log.error("run %s failed: %s\n%s", run_id, exc, traceback.format_exc())
+        _end(ctx, "failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+    else:
+        log.info("run %s succeeded in %.1f s", run_id, time.monotonic() - started)
+        _end(ctx, "succeeded", summary=summary)
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+        events.flush()
+        for handler in handlers:
+            log.removeHandler(handler)
+            handler.close()
+    return read.get_run(db, run_id)
+
+
+def _end(ctx: RunContext, state: str, *, summary: dict | None = None, error: str | None = None) -> None:
+    ctx.events.emit("state", {"state": state, "error": error})
+    ctx.events.flush()
+    store.finish_run(ctx.db, ctx.run.id, state, summary=summary, error=error)

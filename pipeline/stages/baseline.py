@@ -1,0 +1,104 @@
+"""Baseline: the PO program, as written, scored on the validation set.
+
+Unit of work: one evaluated example, stored as soon as it exists; a resumed run skips
+every example the store already has.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from pipeline.config import BaselineConfig, ConfigError, describe_validation_error
+from pipeline.datasets import DatasetError, file_sha256, load_examples
+
+NAME = "baseline"
+TITLE = "Baseline evaluation"
+
+
+def plan(ws, overrides: dict) -> dict:
+    config = ws.config
+    try:
+        stage = BaselineConfig.model_validate({**config.baseline.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error("baseline", exc)) from None
+    provider = config.provider(stage.provider, key=f"{ws.config_path}: baseline.provider")
+    val = ws.resolve(config.data.val)
+    examples = load_examples(val)  # refuse bad data now, not after model time
+    return {
+        **stage.model_dump(),
+        "provider_config": provider.model_dump(),
+        "val": str(val),
+        "val_sha256": file_sha256(val),
+        "examples": min(len(examples), stage.limit or len(examples)),
+    }
+
+
+def check_resumable(ws, config: dict) -> None:
+    from pathlib import Path
+
+    val = Path(config["val"])
+    if not val.exists():
+        raise DatasetError(f"{val}: not found (the run's validation set is gone)")
+    if file_sha256(val) != config["val_sha256"]:
+        raise DatasetError(f"{val} changed since this run started: start a new run instead of resuming")
+
+
+def run(ctx) -> dict:
+    import dspy
+
+    from pipeline.evaluation import evaluate_examples, evaluate_one, lm_call_counter, summarize
+    from pipeline.metric import product_owner_metric
+    from pipeline.program import ProductOwnerProgram
+    from pipeline.providers import build_lm, configure_dspy_cache
+    from state import read
+    from state import runs as store
+
+    cfg = ctx.config
+    check_resumable(ctx.workspace, cfg)
+    from pathlib import Path
+
+    examples = load_examples(Path(cfg["val"]))[: cfg["examples"]]
+    configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
+    lm = build_lm(cfg["provider_config"])
+    ctx.log.info("model %s, %s examples, %s threads", lm.model, len(examples), cfg["threads"])
+    dspy.configure(
+        lm=lm,
+        adapter=dspy.ChatAdapter(use_json_adapter_fallback=False),  # a parse failure stays one
+        callbacks=[lm_call_counter()],
+        track_usage=True,
+    )
+    program = ProductOwnerProgram()
+    done = read.done_example_ids(ctx.db, ctx.run.id)
+    todo = [(i, ex) for i, ex in enumerate(examples) if ex.id not in done]
+    total = len(examples)
+    count = total - len(todo)
+    if count:
+        ctx.log.info("resuming: %s of %s examples already stored", count, total)
+    ctx.progress(count, total)
+    work = lambda example, position: evaluate_one(program, example, product_owner_metric, position)  # noqa: E731
+    for row in evaluate_examples(work, todo, threads=cfg["threads"], stop=ctx.cancel_event):
+        if store.put_eval_result(ctx.db, ctx.run.id, row):
+            count += 1
+        outcome = f"{row['score']:.3f}" if row["status"] == "ok" else row["status"]
+        ctx.log.info("example %s: %s (%.1f s)", row["example_id"], outcome, row["latency_s"])
+        ctx.progress(count, total)
+    ctx.check_cancelled()
+
+    summary = summarize(read.eval_results(ctx.db, ctx.run.id))
+    summary["model"] = lm.model
+    path = ctx.run_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    ctx.add_artifact(path, "summary")
+    return summary
+
+
+def headline(summary: dict | None) -> str:
+    if not summary or summary.get("mean") is None:
+        return ""
+    text = f"mean {summary['mean']:.3f}"
+    if summary.get("ci95_half_width") is not None:
+        text += f" ± {summary['ci95_half_width']:.3f}"
+    failures = summary.get("parse_failures", 0) + summary.get("errors", 0)
+    return text + (f", {failures} failed" if failures else "")

@@ -1,0 +1,1 @@
+"""The `po` CLI and the Textual console. Imports pipeline/ and state/."""

@@ -1,0 +1,269 @@
+"""The `po` command line: the same operations as the console, for shells and scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+from rich.console import Console
+
+from po_console import render
+
+app = typer.Typer(
+    name="po",
+    help="Operate the Product Owner distillation pipeline: baseline, MIPROv2, teacher data, "
+    "fine-tune, validation, integration. Runs live in a workspace (po.toml, state.db, artifacts/).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(markup=False, highlight=False)
+err = Console(stderr=True, markup=False, highlight=False)
+
+
+class Options:
+    workspace: Optional[str] = None
+    debug: bool = False
+
+
+OPTIONS = Options()
+
+# Exit codes: 0 success, 1 a run failed or an operation failed, 2 bad usage/config/data,
+# 130 the run was cancelled.
+EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+
+
+@app.callback()
+def main_options(
+    workspace: Optional[str] = typer.Option(
+        None, "--workspace", "-w", envvar="PO_WORKSPACE", help="workspace directory [default: ./po-workspace]"
+    ),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks on errors"),
+) -> None:
+    OPTIONS.workspace = workspace
+    OPTIONS.debug = debug
+
+
+def _ws():
+    from pipeline.workspace import locate
+
+    return locate(OPTIONS.workspace)
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def init(
+    demo: bool = typer.Option(False, "--demo", help="copy the shipped demo data: runs fully offline on the embedded model"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing po.toml"),
+) -> None:
+    """Create a workspace: po.toml, state.db, artifacts/, cache/ (and data/ with --demo)."""
+    from pipeline.workspace import init_workspace
+
+    ws = init_workspace(OPTIONS.workspace, demo=demo, force=force)
+    out.print(f"workspace ready: {ws.root}")
+    if demo:
+        out.print("demo data in data/ (60 train, 34 validation, 520 pool inputs). Next: po run baseline")
+    else:
+        out.print("put your JSONL data sets where po.toml's [data] says, then: po run baseline")
+
+
+@app.command("run")
+def run_stage(
+    stage: str = typer.Argument(..., help="baseline (mipro, teacher, finetune, validation, integration: later)"),
+    detach: bool = typer.Option(False, "--detach", "-d", help="run in the background; survives logout; prints the run id"),
+    resume_run: Optional[int] = typer.Option(None, "--resume", metavar="RUN", help="continue this run instead of starting one"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="examples evaluated concurrently"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N examples"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Run a stage in the foreground (progress bar) or detached.
+
+    \b
+    Examples:
+      po run baseline                  # evaluate the program, show a table
+      po run baseline --limit 5        # a quick look
+      po run baseline --detach         # keep going after you log out; then: po logs RUN -f
+    """
+    from pipeline import control
+
+    ws = _ws()
+    overrides = {k: v for k, v in {"threads": threads, "limit": limit}.items() if v is not None}
+    if resume_run is not None:
+        if overrides:
+            raise click.UsageError("--resume continues a run with its own config: drop --threads/--limit")
+        return _finish(ws, resume_run, detach, as_json, lambda cb: control.resume(ws, resume_run, detach=detach, on_progress=cb))
+    return _finish(ws, None, detach, as_json, lambda cb: control.launch(ws, stage, overrides, detach=detach, on_progress=cb))
+
+
+@app.command()
+def resume(
+    run_id: int = typer.Argument(..., metavar="RUN"),
+    detach: bool = typer.Option(False, "--detach", "-d", help="continue in the background"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Continue a failed, cancelled or stale run from its last stored unit."""
+    from pipeline import control
+
+    ws = _ws()
+    _finish(ws, run_id, detach, as_json, lambda cb: control.resume(ws, run_id, detach=detach, on_progress=cb))
+
+
+def _finish(ws, run_id, detach: bool, as_json: bool, start) -> None:
+    from state import read
+
+    if detach:
+        run_id = start(None)
+        if as_json:
+            _print_json({"run_id": run_id, "log": str(ws.run_dir(run_id) / "run.log")})
+        else:
+            out.print(f"run {run_id} started in the background. Watch: po logs {run_id} -f   Stop: po cancel {run_id}")
+        return
+    with render.RunProgress(err, enabled=not as_json) as progress:
+        run_id = start(progress.update)
+    run = read.get_run(ws.db(readonly=True), run_id)
+    if as_json:
+        _print_json(run.to_json())
+    else:
+        render.print_run(out, run)
+    if run.state == "failed":
+        raise typer.Exit(EXIT_FAILED)
+    if run.state == "cancelled":
+        raise typer.Exit(EXIT_CANCELLED)
+
+
+@app.command()
+def cancel(
+    run_id: int = typer.Argument(..., metavar="RUN"),
+    wait: float = typer.Option(15.0, "--wait", help="seconds to wait for a cooperative stop before SIGTERM"),
+) -> None:
+    """Stop a run between two units of work; what is stored stays (resume it later)."""
+    from pipeline import control
+
+    run = control.cancel(_ws(), run_id, wait_s=wait)
+    out.print(f"run {run_id}: {run.status}")
+    if run.status not in ("cancelled", "succeeded", "failed", "stale"):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def runs(
+    stage: Optional[str] = typer.Option(None, "--stage", help="only this stage"),
+    limit: int = typer.Option(30, "--limit", "-n"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List runs, newest first."""
+    from state import read
+
+    items = read.list_runs(_ws().db(readonly=True), stage=stage, limit=limit)
+    if as_json:
+        _print_json([r.to_json() for r in items])
+    else:
+        out.print(render.runs_table(items))
+
+
+@app.command()
+def status(
+    run_id: Optional[int] = typer.Argument(None, metavar="[RUN]"),
+    as_json: bool = typer.Option(False, "--json"),
+    watch: bool = typer.Option(False, "--watch", help="refresh every 2 s (plain text; Ctrl-C to stop)"),
+) -> None:
+    """Where each stage stands, or one run in detail."""
+    from state import read
+
+    ws = _ws()
+    db = ws.db(readonly=True)
+    if run_id is not None:
+        run = read.get_run(db, run_id)
+        if run is None:
+            raise click.UsageError(f"no run {run_id} in this workspace (see `po runs`)")
+        if as_json:
+            _print_json({**run.to_json(), "artifacts": read.artifacts(db, run_id)})
+        else:
+            render.print_run(out, run, artifacts=read.artifacts(db, run_id))
+        return
+    while True:
+        latest = read.latest_run_per_stage(db)
+        if as_json:
+            _print_json(render.overview_json(latest))
+        else:
+            out.print(render.overview_table(latest))
+        if not watch:
+            return
+        time.sleep(2)
+        out.print()
+
+
+@app.command()
+def logs(
+    run_id: int = typer.Argument(..., metavar="RUN"),
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing as the run writes"),
+) -> None:
+    """Print a run's log (run.log)."""
+    from state import read
+
+    ws = _ws()
+    db = ws.db(readonly=True)
+    if read.get_run(db, run_id) is None:
+        raise click.UsageError(f"no run {run_id} in this workspace (see `po runs`)")
+    path = ws.artifacts_dir / str(run_id) / "run.log"
+    offset = 0
+    while True:
+        if path.exists():
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+            sys.stdout.flush()
+        if not follow:
+            return
+        run = read.get_run(db, run_id)
+        if run.status not in ("queued", "running") and path.exists() and path.stat().st_size == offset:
+            return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    """Entry point of `po`: user errors are one line and a non-zero exit; --debug shows tracebacks."""
+    from pipeline.config import ConfigError
+    from pipeline.control import ControlError
+    from pipeline.datasets import DatasetError
+    from pipeline.providers.local_model import ModelNotFound
+    from pipeline.stages import UnknownStage
+    from pipeline.workspace import WorkspaceError
+    from state.schema import SchemaTooNew
+
+    user_errors = (ConfigError, DatasetError, WorkspaceError, ControlError, UnknownStage, ModelNotFound, SchemaTooNew)
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(EXIT_CANCELLED)
+    except user_errors as exc:
+        if OPTIONS.debug:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - one line for users, the traceback with --debug
+        if OPTIONS.debug:
+            raise
+        err.print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False, soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Read models: what the CLI and the console show. Nothing here writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+
+import sqlite_utils
+
+# A running run whose heartbeat is older than this, and whose process is gone, is stale.
+STALE_AFTER_S = 15.0
+
+
+@dataclass
+class Run:
+    id: int
+    stage: str
+    state: str  # as stored
+    config: dict
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    heartbeat_at: float | None
+    pid: int | None
+    host: str | None
+    detached: bool
+    attempt: int
+    done: int
+    total: int | None
+    message: str | None
+    error: str | None
+    cancel_requested: bool
+    summary: dict | None = field(default=None)
+
+    @property
+    def status(self) -> str:
+        """The state a user should see: `stale` when a queued/running run's process is gone."""
+        if self.state in ("queued", "running") and self.is_stale():
+            return "stale"
+        return self.state
+
+    def is_stale(self, now: float | None = None) -> bool:
+        now = now or time.time()
+        last = self.heartbeat_at or self.created_at
+        if now - last < STALE_AFTER_S:
+            return False
+        return not process_alive(self.pid, self.host)
+
+    @property
+    def heartbeat_age(self) -> float | None:
+        return None if self.heartbeat_at is None else max(0.0, time.time() - self.heartbeat_at)
+
+    @property
+    def elapsed(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status
+        data["heartbeat_age_s"] = self.heartbeat_age
+        return data
+
+
+def process_alive(pid: int | None, host: str | None) -> bool:
+    if pid is None:
+        return False
+    if host and host != socket.gethostname():
+        return True  # cannot see another machine's processes: trust the heartbeat alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not alive.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _run(row: dict) -> Run:
+    row = dict(row)
+    row["config"] = json.loads(row["config"] or "{}")
+    row["summary"] = json.loads(row["summary"]) if row.get("summary") else None
+    row["detached"] = bool(row["detached"])
+    row["cancel_requested"] = bool(row["cancel_requested"])
+    return Run(**row)
+
+
+def get_run(db: sqlite_utils.Database, run_id: int) -> Run | None:
+    rows = list(db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+    return _run(rows[0]) if rows else None
+
+
+def list_runs(db: sqlite_utils.Database, *, stage: str | None = None, limit: int = 50) -> list[Run]:
+    where, params = ("WHERE stage = ?", [stage]) if stage else ("", [])
+    sql = f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?"
+    return [_run(r) for r in db.query(sql, [*params, limit])]
+
+
+def latest_run_per_stage(db: sqlite_utils.Database) -> dict[str, Run]:
+    sql = "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY stage)"
+    return {r.stage: r for r in map(_run, db.query(sql))}
+
+
+def events_since(db: sqlite_utils.Database, seq: int, *, run_id: int | None = None, limit: int = 1000) -> list[dict]:
+    where = "seq > ?" + (" AND run_id = ?" if run_id is not None else "")
+    params = [seq] + ([run_id] if run_id is not None else [])
+    rows = db.query(f"SELECT * FROM events WHERE {where} ORDER BY seq LIMIT ?", [*params, limit])
+    return [{**r, "payload": json.loads(r["payload"])} for r in rows]
+
+
+def done_example_ids(db: sqlite_utils.Database, run_id: int) -> set[str]:
+    return {r["example_id"] for r in db.query("SELECT example_id FROM eval_results WHERE run_id = ?", [run_id])}
+
+
+def eval_results(db: sqlite_utils.Database, run_id: int) -> list[dict]:
+    rows = db.query("SELECT * FROM eval_results WHERE run_id = ? ORDER BY position", [run_id])
+    return [{**r, "parts": json.loads(r["parts"] or "{}"), "outputs": json.loads(r["outputs"] or "{}")} for r in rows]
+
+
+def artifacts(db: sqlite_utils.Database, run_id: int) -> list[dict]:
+    return list(db.query("SELECT * FROM artifacts WHERE run_id = ? ORDER BY path", [run_id]))

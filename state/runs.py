@@ -1,0 +1,135 @@
+"""Writing runs, events, evaluation results and artifacts. Every function is one short
+write transaction; a unit of work that cost model time is committed before it is counted."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import sqlite_utils
+
+from state.db import write
+
+ACTIVE = ("queued", "running")
+ENDED = ("succeeded", "failed", "cancelled")
+
+
+def create_run(db: sqlite_utils.Database, stage: str, config: dict, *, detached: bool = False) -> int:
+    with write(db) as conn:
+        cur = conn.execute(
+            "INSERT INTO runs (stage, state, config, created_at, detached) VALUES (?, 'queued', ?, ?, ?)",
+            (stage, json.dumps(config, sort_keys=True), time.time(), int(detached)),
+        )
+        return cur.lastrowid
+
+
+def start_run(db: sqlite_utils.Database, run_id: int, pid: int, host: str) -> None:
+    now = time.time()
+    with write(db) as conn:
+        conn.execute(
+            "UPDATE runs SET state='running', pid=?, host=?, started_at=COALESCE(started_at, ?), heartbeat_at=?,"
+            " attempt=attempt+1, ended_at=NULL, error=NULL WHERE id=?",
+            (pid, host, now, now, run_id),
+        )
+
+
+def heartbeat(db: sqlite_utils.Database, run_id: int) -> bool:
+    """Record that the run is alive; returns whether a cancel was requested."""
+    with write(db) as conn:
+        conn.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+        return bool(conn.execute("SELECT cancel_requested FROM runs WHERE id=?", (run_id,)).fetchone()[0])
+
+
+def set_progress(db: sqlite_utils.Database, run_id: int, done: int, total: int | None, message: str | None = None) -> None:
+    with write(db) as conn:
+        conn.execute(
+            "UPDATE runs SET done=?, total=?, message=COALESCE(?, message), heartbeat_at=? WHERE id=?",
+            (done, total, message, time.time(), run_id),
+        )
+
+
+def finish_run(db: sqlite_utils.Database, run_id: int, state: str, *, summary: dict | None = None,
+               error: str | None = None) -> None:
+    assert state in ENDED, state
+    with write(db) as conn:
+        conn.execute(
+            "UPDATE runs SET state=?, ended_at=?, summary=COALESCE(?, summary), error=?, heartbeat_at=? WHERE id=?",
+            (state, time.time(), json.dumps(summary) if summary is not None else None, error, time.time(), run_id),
+        )
+
+
+def request_cancel(db: sqlite_utils.Database, run_id: int) -> None:
+    with write(db) as conn:
+        conn.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (run_id,))
+
+
+def reopen_run(db: sqlite_utils.Database, run_id: int, *, detached: bool) -> None:
+    """Make an ended or stale run runnable again; its stored units stay and are skipped."""
+    with write(db) as conn:
+        conn.execute(
+            "UPDATE runs SET state='queued', cancel_requested=0, error=NULL, ended_at=NULL, pid=NULL,"
+            " detached=?, heartbeat_at=NULL WHERE id=?",
+            (int(detached), run_id),
+        )
+
+
+def put_eval_result(db: sqlite_utils.Database, run_id: int, row: dict) -> bool:
+    """Store one evaluated example. Returns False when it was already stored (it is never replaced)."""
+    record = {
+        "run_id": run_id,
+        "example_id": row["example_id"],
+        "position": row["position"],
+        "status": row["status"],
+        "score": row.get("score"),
+        "parts": json.dumps(row.get("parts") or {}),
+        "error": row.get("error"),
+        "latency_s": row["latency_s"],
+        "lm_calls": row.get("lm_calls", 0),
+        "cache_hits": row.get("cache_hits", 0),
+        "input_tokens": row.get("input_tokens", 0),
+        "output_tokens": row.get("output_tokens", 0),
+        "outputs": json.dumps(row.get("outputs") or {}),
+        "created_at": time.time(),
+    }
+    columns = ", ".join(record)
+    marks = ", ".join("?" for _ in record)
+    with write(db) as conn:
+        cur = conn.execute(f"INSERT OR IGNORE INTO eval_results ({columns}) VALUES ({marks})", tuple(record.values()))
+        return cur.rowcount == 1
+
+
+def put_artifact(db: sqlite_utils.Database, run_id: int, path: str, kind: str, sha256: str, size: int) -> None:
+    with write(db) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO artifacts (run_id, path, kind, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, path, kind, sha256, size, time.time()),
+        )
+
+
+class EventBuffer:
+    """Collects events from any thread and writes them in batches: one transaction per
+    flush, never one per line."""
+
+    def __init__(self, db: sqlite_utils.Database, run_id: int, max_pending: int = 500):
+        self.db = db
+        self.run_id = run_id
+        self.max_pending = max_pending
+        self._pending: list[tuple] = []
+        self._lock = threading.Lock()
+
+    def emit(self, kind: str, payload: dict) -> None:
+        with self._lock:
+            self._pending.append((self.run_id, time.time(), kind, json.dumps(payload, default=str)))
+            full = len(self._pending) >= self.max_pending
+        if full:
+            self.flush()
+
+    def flush(self) -> int:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            with write(self.db) as conn:
+                conn.executemany("INSERT INTO events (run_id, ts, kind, payload) VALUES (?, ?, ?, ?)", batch)
+        return len(batch)

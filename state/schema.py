@@ -1,0 +1,113 @@
+"""Schema and forward migrations. The schema version is SQLite's `user_version`.
+
+A migration is a plain function of a connection; add one at the end of MIGRATIONS, never
+edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def _v1_runs_events_results_artifacts(conn: sqlite3.Connection) -> None:
+    _execute_each(
+        conn,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            stage TEXT NOT NULL,
+            state TEXT NOT NULL,            -- queued, running, succeeded, failed, cancelled
+            config TEXT NOT NULL,           -- JSON: the stage config this run uses
+            created_at REAL NOT NULL,
+            started_at REAL,
+            ended_at REAL,
+            heartbeat_at REAL,
+            pid INTEGER,
+            host TEXT,
+            detached INTEGER NOT NULL DEFAULT 0,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            done INTEGER NOT NULL DEFAULT 0,
+            total INTEGER,
+            message TEXT,
+            error TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            summary TEXT                    -- JSON, set when the run ends
+        );
+        CREATE INDEX runs_stage ON runs(stage, id);
+
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,        -- global order: readers ask for "events since seq N"
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,             -- log, progress, state, metric
+            payload TEXT NOT NULL           -- JSON
+        );
+        CREATE INDEX events_run ON events(run_id, seq);
+
+        CREATE TABLE eval_results (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            example_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            status TEXT NOT NULL,           -- ok, parse_failure, error
+            score REAL,                     -- NULL unless status = ok
+            parts TEXT,                     -- JSON
+            error TEXT,
+            latency_s REAL NOT NULL,
+            lm_calls INTEGER NOT NULL DEFAULT 0,
+            cache_hits INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            outputs TEXT,                   -- JSON: the fields, or the raw text that failed to parse
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, example_id)
+        );
+
+        CREATE TABLE artifacts (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            path TEXT NOT NULL,             -- relative to the workspace
+            kind TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, path)
+        );
+        """
+    )
+
+
+def _execute_each(conn: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would split a migration in two.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS = [_v1_runs_events_results_artifacts]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this file has and the database lacks. Returns the final version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"state.db has schema version {version}, this po-console knows up to {SCHEMA_VERSION}: upgrade po-console"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            if conn.execute("PRAGMA user_version").fetchone()[0] != number:
+                conn.execute("ROLLBACK")
+                continue
+            MIGRATIONS[number](conn)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return conn.execute("PRAGMA user_version").fetchone()[0]
