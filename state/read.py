@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import sqlite_utils
 
-# A running run whose heartbeat is older than this, and whose process is gone, is stale.
-STALE_AFTER_S = 15.0
+# A queued/running run is stale when its process is known to be gone (same host), or
+# when its heartbeat (every 2 s) is older than this: another host, or a reused pid.
+STALE_AFTER_S = 60.0
 
 
 @dataclass
@@ -38,15 +39,18 @@ class Run:
     @property
     def status(self) -> str:
         """The state a user should see: `stale` when a queued/running run's process is gone."""
-        if self.state in ("queued", "running") and self.is_stale():
+        if self.is_stale():
             return "stale"
         return self.state
 
     def is_stale(self, now: float | None = None) -> bool:
-        now = now or time.time()
-        last = self.heartbeat_at or self.created_at
-        if now - last < STALE_AFTER_S:
+        if self.state not in ("queued", "running"):
             return False
+        last = self.heartbeat_at or self.created_at
+        if (now or time.time()) - last > STALE_AFTER_S:
+            return True
+        if self.pid is None:
+            return False  # queued, its process not started yet
         return not process_alive(self.pid, self.host)
 
     @property

