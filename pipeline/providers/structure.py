@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import torch
-
 # ChatAdapter ends its last user message with this sentence; it names the output fields in order.
 _RESPOND = re.compile(r"Respond with the corresponding output fields, starting with the field (.*)$", re.S)
 _MARKER = re.compile(r"\[\[ ## (\w+) ## \]\]")
@@ -67,6 +65,7 @@ class GrammarMask:
 
     def __init__(self, ll_tokenizer, grammars: list[str | None], eos_id: int, prompt_len: int):
         import llguidance
+        import torch
 
         self.prompt_len = prompt_len
         self.eos_id = eos_id
@@ -83,6 +82,7 @@ class GrammarMask:
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         import llguidance.numpy as lnp
+        import torch
 
         step = input_ids.shape[1] - self.prompt_len
         bitmask = lnp.allocate_token_bitmask(len(self.matchers), self.vocab)
@@ -115,11 +115,15 @@ class GeneratedRepetitionPenalty:
     """
 
     def __init__(self, penalty: float, prompt_len: int, exempt_ids: list[int]):
+        import torch
+
         self.penalty = penalty
         self.prompt_len = prompt_len
         self.exempt = torch.tensor(sorted(set(exempt_ids)), dtype=torch.long)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        import torch
+
         generated = input_ids[:, self.prompt_len :]
         if generated.shape[1] == 0 or self.penalty == 1.0:
             return scores
