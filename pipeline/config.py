@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict as StrictType, ValidationError
 
 from pipeline.providers.local_engine import LocalSettings
 
@@ -33,10 +33,14 @@ class LocalProvider(LocalSettings):
 ProviderConfig = LocalProvider  # issue #5 adds vertex, ollama and openai-compatible kinds
 
 
+# TOML has real booleans: `threads = true` is a mistake to report, not a 1.
+Int = Annotated[int, StrictType()]
+
+
 class BaselineConfig(Strict):
     provider: str = Field("local", description="name of a [providers.*] table")
-    threads: int = Field(4, ge=1, le=64, description="examples evaluated concurrently")
-    limit: int | None = Field(None, ge=1, description="evaluate only the first N validation examples")
+    threads: Int = Field(4, ge=1, le=64, description="examples evaluated concurrently")
+    limit: Int | None = Field(None, ge=1, description="evaluate only the first N validation examples")
 
 
 class Config(Strict):
@@ -85,7 +89,11 @@ def parse_config(text: str, source: str = "po.toml") -> Config:
 
 def load_config(path: Path) -> Config:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (create it with `po init`)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     return parse_config(text, str(path))

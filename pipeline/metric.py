@@ -29,7 +29,7 @@ _WORD = re.compile(r"[a-z][a-z0-9'-]+")
 _SENTENCE_END = re.compile(r"[.!?](\s|$)")
 _AUDIENCE = re.compile(r"\bfor\s+\w+|\b(users?|customers?|teams?|people|managers?|operators?|owners?|staff|patients?|students?|clients?)\b")
 _OUTCOME = re.compile(r"\b(so that|help|helps|enable|enables|reduce|reduces|increase|increases|improve|improves|save|saves|lets?|allow|allows|goal|outcome)\b")
-_VERDICT = re.compile(r"\b(approved?|accept(ed)?|changes requested|request(ing)? changes|rejected?|needs? changes)\b")
+_VERDICT = re.compile(r"\b(approved?|accept(ed)?|changes requested|request(ing)? changes|reject(ed|s)?|needs? changes)\b")
 _POINT = re.compile(r"^\s*([-*\u2022]|\d+[.)])\s+\S", re.M)
 _PRIORITY = re.compile(r"\b(must|should|could|won't)\b")
 _STOP = frozenset(
@@ -92,17 +92,22 @@ def vision_structure(concept: str, vision: str) -> float:
     return sum(checks) / len(checks)
 
 
+def _cites(requirement_id: str, text: str) -> bool:
+    """Whole-id match: INV-12 does not cite INV-1."""
+    return re.search(rf"(?<![\w-]){re.escape(requirement_id)}(?![\w-])", text, re.I) is not None
+
+
 def requirement_coverage(ids: list[str], vision: str, review: str) -> float:
     if not ids:
         return 1.0
-    text = f"{vision}\n{review}".upper()
-    return sum(1 for i in ids if re.search(rf"\b{re.escape(i.upper())}\b", text)) / len(ids)
+    text = f"{vision}\n{review}"
+    return sum(_cites(i, text) for i in ids) / len(ids)
 
 
 def review_validity(ids: list[str], review: str) -> float:
     text = review.lower()
     points = len(_POINT.findall(review)) or len(_SENTENCE_END.findall(review))
-    grounded = any(i.lower() in text for i in ids) or bool(_PRIORITY.search(text))
+    grounded = any(_cites(i, review) for i in ids) or bool(_PRIORITY.search(text))
     return 0.5 * bool(_VERDICT.search(text)) + 0.25 * (points >= 2) + 0.25 * grounded
 
 

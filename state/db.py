@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def open_db(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Databas
                                check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn)
         # NORMAL in WAL mode: a committed transaction survives any crash of the process
         # (kill -9); only an OS crash or power loss can drop the last few.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -40,6 +41,20 @@ def open_db(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Databas
     # transactions must not interleave on it.
     db.write_lock = threading.RLock()
     return db
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new file to WAL needs an exclusive lock and SQLite does not apply the
+    # busy timeout to it: when several processes open a fresh state.db at once, wait here.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager

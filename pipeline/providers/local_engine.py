@@ -15,10 +15,17 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, Field, Strict
 
 from pipeline.providers import local_model
 from pipeline.providers.structure import GeneratedRepetitionPenalty, GrammarMask, Structure, structure_from_prompt
+
+
+# TOML has real booleans: `max_batch = true` is a mistake to report, not a 1.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
 
 
 class LocalSettings(BaseModel):
@@ -26,17 +33,17 @@ class LocalSettings(BaseModel):
 
     adapter: str | None = Field(None, description="path of a LoRA adapter to serve on top of the base model")
     structured: bool = Field(True, description="constrain the output structure with a grammar")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(1.2, ge=1.0, le=2.0, description="applied to generated tokens only")
-    max_chars: dict[str, int] = Field(
+    temperature: Float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
+    top_p: Float = Field(0.95, gt=0.0, le=1.0)
+    repetition_penalty: Float = Field(1.2, ge=1.0, le=2.0, description="applied to generated tokens only")
+    max_chars: dict[str, Int] = Field(
         default_factory=lambda: {"product_vision": 700, "product_owner_review": 450},
         description="upper bound of each output field's text, in characters",
     )
-    default_max_chars: int = Field(500, ge=20)
-    max_batch: int = Field(4, ge=1, le=64, description="requests generated together")
-    batch_wait_ms: float = Field(15.0, ge=0.0, description="how long the first request waits for company")
-    threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
+    default_max_chars: Int = Field(500, ge=20)
+    max_batch: Int = Field(4, ge=1, le=64, description="requests generated together")
+    batch_wait_ms: Float = Field(15.0, ge=0.0, description="how long the first request waits for company")
+    threads: Int = Field(0, ge=0, description="torch threads (0 = torch's default)")
 
     def decoding_key(self) -> str:
         """What changes the text: goes into the model string, because DSPy's cache key ignores the engine."""
@@ -50,7 +57,7 @@ class _Job:
     prompt_messages: list[dict]
     structure: Structure | None
     max_new_tokens: int
-    temperature: float
+    temperature: Float
     future: Future
 
 
