@@ -43,10 +43,17 @@ class BaselineConfig(Strict):
     limit: Int | None = Field(None, ge=1, description="evaluate only the first N validation examples")
 
 
+class ConsoleConfig(Strict):
+    refresh_s: float = Field(1.0, ge=0.2, le=60, description="how often the console polls the store")
+    low_bandwidth: bool = Field(False, description="no animations, refresh every 3 s (also PO_LOW_BANDWIDTH=1)")
+    keys: dict[str, str] = Field(default_factory=dict, description="binding id -> key, e.g. cancel-run = \"x\"")
+
+
 class Config(Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"local": LocalProvider()})
     data: DataConfig = Field(default_factory=DataConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     def provider(self, name: str, *, key: str) -> ProviderConfig:
         if name not in self.providers:
