@@ -232,6 +232,37 @@ def logs(
         time.sleep(0.5)
 
 
+@app.command()
+def console(
+    low_bandwidth: bool = typer.Option(
+        None, "--low-bandwidth/--full", help="no animations, refresh every 3 s (also PO_LOW_BANDWIDTH=1)"
+    ),
+) -> None:
+    """Open the operations console (Textual): overview, runs and logs, baseline results.
+
+    Keys are shown in the footer and in the command palette (ctrl+p); q leaves, and
+    every run goes on.
+    """
+    from po_console.app import run_console
+
+    run_console(_ws(), low_bandwidth=low_bandwidth)
+
+
+def console_main() -> None:
+    """Entry point of `po-console`: `po [-w DIR] [--debug] console [OPTIONS]`."""
+    args, front, rest = sys.argv[1:], [], []
+    while args:
+        arg = args.pop(0)
+        if arg in ("-w", "--workspace") and args:
+            front += [arg, args.pop(0)]
+        elif arg.startswith("--workspace=") or arg == "--debug":
+            front.append(arg)
+        else:
+            rest.append(arg)
+    sys.argv[1:] = [*front, "console", *rest]
+    main()
+
+
 def main() -> None:
     """Entry point of `po`: user errors are one line and a non-zero exit; --debug shows tracebacks."""
     from pipeline.config import ConfigError

@@ -138,7 +138,7 @@ def overview_rows(latest: dict[str, Run]) -> list[dict]:
             "total": run.total if run else None,
             "rate_per_min": rate * 60 if rate else None,
             "eta_s": eta,
-            "heartbeat_age_s": run.heartbeat_age if run else None,
+            "heartbeat_age_s": run.heartbeat_age if run and run.state in ("queued", "running") else None,
             "result": (run.error or headline(run)) if run else "",
         })
     return rows

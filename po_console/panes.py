@@ -1,0 +1,209 @@
+"""The console's panes. Each one renders a Snapshot; none of them reads or writes the store."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from pipeline.stages import BUILT, PIPELINE
+from po_console import render
+from po_console.snapshots import Snapshot
+from state.read import Run
+
+STATUS_STYLE = {"stale": "bold red", "failed": "red", "running": "green", "queued": "yellow",
+                "succeeded": "", "cancelled": "dim"}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, "dim"))
+
+
+def sync_table(table: DataTable, rows: dict[str, tuple]) -> None:
+    """Keyed diff: update changed cells, add new rows, drop gone ones; never a full reload."""
+    columns = [c.key for c in table.ordered_columns]
+    current = {key.value: key for key in table.rows}
+    for key in [k for k in current if k not in rows]:
+        table.remove_row(current[key])
+    for key, cells in rows.items():
+        if key not in current:
+            table.add_row(*cells, key=key)
+            continue
+        old = table.get_row(current[key])
+        for column, before, after in zip(columns, old, cells):
+            if str(before) != str(after):
+                table.update_cell(current[key], column, after, update_width=True)
+
+
+def selected_key(table: DataTable) -> str | None:
+    if table.row_count == 0:
+        return None
+    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+
+class OverviewPane(Vertical):
+    """One row per stage: state, last run, progress, rate, ETA, heartbeat age, key figure."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Pipeline", classes="pane-title")
+        table = DataTable(id="overview-table", cursor_type="row", zebra_stripes=False)
+        for label, key in [("stage", "stage"), ("state", "state"), ("run", "run"), ("progress", "progress"),
+                           ("rate", "rate"), ("ETA", "eta"), ("beat", "beat"), ("result", "result")]:
+            table.add_column(label, key=key)
+        yield table
+        yield Static("", id="overview-hint", classes="hint")
+
+    def on_mount(self) -> None:
+        self.apply_runs({})
+
+    def apply(self, snap: Snapshot) -> None:
+        self.apply_runs({r.stage: r for r in snap.runs})
+
+    def apply_runs(self, latest: dict[str, Run]) -> None:
+        rows = {}
+        stale = []
+        for row in render.overview_rows(latest):
+            progress = f"{row['done']}/{row['total']}" if row["total"] else "-"
+            rate = f"{row['rate_per_min']:.1f}/m" if row["rate_per_min"] else "-"
+            rows[row["stage"]] = (row["stage"], status_text(row["status"]), str(row["run"] or "-"), progress, rate,
+                                  render.ago(row["eta_s"]), render.ago(row["heartbeat_age_s"]), row["result"] or "")
+            if row["status"] == "stale":
+                stale.append(f"{row['stage']} run {row['run']}")
+        sync_table(self.query_one(DataTable), rows)
+        hint = f"stale: {', '.join(stale)} — press r to resume" if stale else "l launch · c cancel · r resume · 2 runs"
+        self.query_one("#overview-hint", Static).update(hint)
+
+    def selected_stage(self) -> str | None:
+        return selected_key(self.query_one(DataTable))
+
+
+class RunsPane(Vertical):
+    """Run history, filtered by stage and state."""
+
+    STATES = [None, "running", "stale", "failed", "cancelled", "succeeded"]
+    STAGES = [None, *[name for name, _ in PIPELINE]]
+
+    def compose(self) -> ComposeResult:
+        yield Static("Runs", id="runs-title", classes="pane-title")
+        table = DataTable(id="runs-table", cursor_type="row")
+        for label in ("run", "stage", "status", "progress", "started", "took", "result"):
+            table.add_column(label, key=label)
+        yield table
+
+    def apply(self, snap: Snapshot) -> None:
+        rows = {}
+        for run in snap.runs:
+            started = time.strftime("%m-%d %H:%M", time.localtime(run.started_at)) if run.started_at else "-"
+            progress = f"{run.done}/{run.total}" if run.total else "-"
+            rows[str(run.id)] = (str(run.id), run.stage, status_text(run.status), progress, started,
+                                 render.ago(run.elapsed), run.error or render.headline(run))
+        sync_table(self.query_one(DataTable), rows)
+        view = snap.view
+        self.query_one("#runs-title", Static).update(
+            f"Runs · stage: {view.stage or 'all'} (f) · state: {view.state or 'all'} (s) · enter: details and log")
+
+    def selected_run(self) -> int | None:
+        key = selected_key(self.query_one(DataTable))
+        return int(key) if key else None
+
+
+PART_SHORT = {"vision_structure": "struct", "requirement_coverage": "cover", "review_validity": "review",
+              "vision_consistency": "consist", "length_bounds": "length", "no_repetition": "norep"}
+
+
+class BaselinePane(Vertical):
+    """Per-example results (sortable), the summary with its CI, and a drill-down."""
+
+    SORTS = ["position", "score", "latency", "status"]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sort_by = "position"
+        self.run: Run | None = None
+        self.results: dict[str, dict] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("Baseline · no run yet: press 1, select baseline, l to launch", id="baseline-summary",
+                     classes="pane-title")
+        table = DataTable(id="baseline-table", cursor_type="row")
+        for label, key in [("#", "position"), ("example", "example"), ("status", "status"), ("score", "score"),
+                           *[(short, name) for name, short in PART_SHORT.items()], ("lat", "latency")]:
+            table.add_column(label, key=key)
+        yield table
+
+    def apply(self, snap: Snapshot) -> None:
+        self.run = snap.run
+        self.results = {r["example_id"]: r for r in snap.results}
+        self.query_one("#baseline-summary", Static).update(self.summary_line())
+        rows = {}
+        for r in self._sorted(snap.results):
+            score = f"{r['score']:.3f}" if r["score"] is not None else "-"
+            parts = [f"{r['parts'][name]:.2f}" if name in r["parts"] else "-" for name in PART_SHORT]
+            status = status_text("ok" if r["status"] == "ok" else r["status"])
+            rows[r["example_id"]] = (str(r["position"]), r["example_id"], status, score, *parts, f"{r['latency_s']:.1f}s")
+        table = self.query_one(DataTable)
+        order = list(rows)
+        if [k.value for k in table.rows] != order:
+            # A new sort order or new rows in the middle: rebuild the order, keep the cursor's row.
+            keep = selected_key(table)
+            table.clear()
+            for key in order:
+                table.add_row(*rows[key], key=key)
+            if keep in rows:
+                table.move_cursor(row=order.index(keep))
+        else:
+            sync_table(table, rows)
+
+    def _sorted(self, results: list[dict]) -> list[dict]:
+        key = {
+            "position": lambda r: r["position"],
+            "score": lambda r: -(r["score"] if r["score"] is not None else -1),
+            "latency": lambda r: -r["latency_s"],
+            "status": lambda r: (r["status"] == "ok", r["position"]),
+        }[self.sort_by]
+        return sorted(results, key=key)
+
+    def summary_line(self) -> str:
+        run = self.run
+        if run is None:
+            return "Baseline · no run yet: press 1, select baseline, l to launch"
+        head = f"Baseline run {run.id} · {run.status} · {run.done}/{run.total or '?'} · sort: {self.sort_by} (o)"
+        s = run.summary
+        if s and s.get("mean") is not None:
+            ci = s.get("ci95")
+            head += f"\nmean {s['mean']:.3f}" + (f"  95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            head += (f"  parse failures {s['parse_failures']}  errors {s['errors']}"
+                     f"  p50 {s['latency_p50_s']:.1f}s p95 {s['latency_p95_s']:.1f}s")
+        return head
+
+    def cycle_sort(self) -> None:
+        self.sort_by = self.SORTS[(self.SORTS.index(self.sort_by) + 1) % len(self.SORTS)]
+
+    def selected_result(self) -> dict | None:
+        key = selected_key(self.query_one(DataTable))
+        return self.results.get(key) if key else None
+
+
+def run_details(run: Run, artifacts: list[dict]) -> str:
+    """The text of a run's details: state, timings, config, artifacts with sizes."""
+    fmt = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"  # noqa: E731
+    lines = [
+        f"run {run.id} · {run.stage} · {run.status} · attempt {run.attempt}" + (" · detached" if run.detached else ""),
+        f"created {fmt(run.created_at)}  started {fmt(run.started_at)}  ended {fmt(run.ended_at)}"
+        f"  took {render.ago(run.elapsed)}  heartbeat {render.ago(run.heartbeat_age)} ago  pid {run.pid or '-'}",
+    ]
+    if run.total:
+        lines.append(f"progress {run.done}/{run.total}")
+    if run.error:
+        lines.append(f"error: {run.error}")
+    config = {k: (v[:12] if k.endswith("sha256") else v) for k, v in run.config.items() if k != "provider_config"}
+    lines.append("config: " + json.dumps(config, sort_keys=True))
+    for item in artifacts:
+        lines.append(f"artifact {item['path']}  {item['bytes']:,} bytes  {item['kind']}")
+    if run.stage in BUILT and run.summary:
+        lines.append("result: " + render.headline(run))
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""What each console pane shows, read from the store in one go (no Textual here).
+
+The console's polling worker calls `StoreReader.read(view)`; it returns None when the
+store did not change since the last read (`PRAGMA data_version`), so an idle console
+costs one tiny query per tick.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from state import read
+from state.db import data_version
+
+# Re-read even without writes this often: a crashed run writes nothing, yet becomes stale,
+# and ages (heartbeat, ETA) move with the clock.
+FORCE_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class View:
+    """What the visible pane needs: its name and its parameters."""
+
+    pane: str
+    run_id: int | None = None
+    stage: str | None = None
+    state: str | None = None
+
+
+@dataclass
+class Snapshot:
+    view: View
+    taken_at: float
+    runs: list[read.Run] = field(default_factory=list)  # overview: latest per stage; runs: the list
+    run: read.Run | None = None
+    results: list[dict] = field(default_factory=list)
+    artifacts: list[dict] = field(default_factory=list)
+
+
+class StoreReader:
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self.db = workspace.db(readonly=True)
+        self._version: int | None = None
+        self._view: View | None = None
+        self._last = 0.0
+        self._results_cache: tuple[int, int, list[dict]] | None = None
+
+    def read(self, view: View, *, force: bool = False) -> Snapshot | None:
+        version = data_version(self.db)
+        now = time.monotonic()
+        fresh = force or view != self._view or version != self._version or now - self._last > FORCE_EVERY_S
+        if not fresh:
+            return None
+        self._version, self._view, self._last = version, view, now
+        return self._take(view)
+
+    def _take(self, view: View) -> Snapshot:
+        snap = Snapshot(view, time.time())
+        if view.pane == "overview":
+            latest = read.latest_run_per_stage(self.db)
+            snap.runs = list(latest.values())
+        elif view.pane == "runs":
+            runs = read.list_runs(self.db, stage=view.stage, limit=500)
+            snap.runs = [r for r in runs if view.state is None or r.status == view.state]
+        elif view.pane == "baseline":
+            run_id = view.run_id
+            if run_id is None:
+                latest = read.list_runs(self.db, stage="baseline", limit=1)
+                run_id = latest[0].id if latest else None
+            if run_id is not None:
+                snap.run = read.get_run(self.db, run_id)
+                snap.results = self._results(run_id)
+        elif view.pane == "run" and view.run_id is not None:
+            snap.run = read.get_run(self.db, view.run_id)
+            snap.artifacts = read.artifacts(self.db, view.run_id)
+        return snap
+
+    def _results(self, run_id: int) -> list[dict]:
+        # Results only grow: when the count did not move, reuse the rows already parsed.
+        count = self.db.execute("SELECT COUNT(*) FROM eval_results WHERE run_id = ?", [run_id]).fetchone()[0]
+        if self._results_cache and self._results_cache[:2] == (run_id, count):
+            return self._results_cache[2]
+        rows = read.eval_results(self.db, run_id)
+        self._results_cache = (run_id, count, rows)
+        return rows
+
