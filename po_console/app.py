@@ -57,7 +57,7 @@ class POConsole(App):
 
     def on_mount(self) -> None:
         self.set_keymap(self.keymap)
-        self.sub_title = str(self.workspace.root)
+        self.sub_title = self.workspace.root.name
         try:
             # A dropped SSH session hangs up the terminal: leave cleanly; runs go on.
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)

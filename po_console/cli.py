@@ -198,7 +198,10 @@ def status(
             out.print(render.overview_table(latest))
         if not watch:
             return
-        time.sleep(2)
+        try:
+            time.sleep(2)
+        except KeyboardInterrupt:
+            return
         out.print()
 
 

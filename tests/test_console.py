@@ -1,0 +1,279 @@
+"""The console, piloted at 80x24: every screen by keyboard, live updates, launch / cancel /
+resume on the real embedded model, keymaps, stale runs, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+
+import pytest
+from textual.widgets import ContentSwitcher, DataTable
+
+from pipeline.config import ConfigError
+from pipeline.workspace import Workspace, locate
+from po_console.app import POConsole
+from po_console.screens import ExampleScreen, LaunchScreen, RunScreen
+from state import read
+from state import runs as store
+from tests.console_fixtures import T0, dead_pid, record_baseline, recorded_workspace
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+@pytest.fixture
+def recorded(tmp_path) -> Workspace:
+    return recorded_workspace(tmp_path / "ws")
+
+
+async def wait_until(pilot, predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def cell(app: POConsole, table_id: str, row_key: str, column: str) -> str:
+    table = app.query_one(f"#{table_id}", DataTable)
+    return str(table.get_cell(row_key, column))
+
+
+def test_every_screen_is_reachable_by_keyboard(recorded):
+    async def story():
+        app = POConsole(recorded, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "state") == "cancelled",
+                             what="the overview")
+            assert cell(app, "overview-table", "mipro", "state") == "not built yet"
+
+            await pilot.press("2")
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="runs")
+            assert app.query_one(ContentSwitcher).current == "runs"
+            await pilot.press("s")  # state filter: running (none)
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 0, what="filter")
+            for _ in range(3):  # running -> stale -> failed -> cancelled
+                await pilot.press("s")
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 1, what="cancelled")
+            await pilot.press("s", "s")  # succeeded, then all
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="all")
+
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+            await pilot.pause(0.3)
+            assert "example val-0002: done" in app.screen.query_one("#run-log").shown
+            await pilot.press("escape")
+
+            await pilot.press("3")
+            await wait_until(pilot, lambda: app.query_one("#baseline-table", DataTable).row_count == 2, what="baseline")
+            assert cell(app, "baseline-table", "val-0002", "status") == "parse_failure"
+            await pilot.press("enter")
+            assert isinstance(app.screen, ExampleScreen)
+            await pilot.press("escape")
+            await pilot.press("1")
+            assert app.query_one(ContentSwitcher).current == "overview"
+
+    asyncio.run(story())
+
+
+def test_baseline_pane_sorts_and_shows_the_ci(tmp_path):
+    ws = init_only(tmp_path)
+    record_baseline(ws, state="succeeded", results=5, started=T0, took=60)
+
+    async def story():
+        app = POConsole(ws, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            table = app.query_one("#baseline-table", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 5, what="results")
+            summary = str(app.query_one("#baseline-summary").render())
+            assert "95% CI [" in summary and "parse failures 1" in summary
+            await pilot.press("o")  # sort by score, best first
+            await wait_until(pilot, lambda: [k.value for k in table.rows][0] == "val-0005", what="sorted")
+
+    asyncio.run(story())
+
+
+def init_only(tmp_path) -> Workspace:
+    from pipeline.workspace import init_workspace
+
+    return init_workspace(tmp_path / "ws", demo=True)
+
+
+def test_stale_run_stands_out_and_offers_resume(tmp_path):
+    ws = init_only(tmp_path)
+    record_baseline(ws, state="running", results=1, started=time.time() - 30, took=1, pid=dead_pid())
+
+    async def story():
+        app = POConsole(ws, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.query_one("#overview-table", DataTable).row_count == 6)
+            await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "state") == "stale", what="stale")
+            assert "press r to resume" in str(app.query_one("#overview-hint").render())
+
+    asyncio.run(story())
+
+
+def test_launch_progress_cancel_and_resume_from_the_console(demo_ws):
+    ws = locate(demo_ws)
+
+    async def story():
+        app = POConsole(ws, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.query_one("#overview-table", DataTable).row_count == 6)
+            await pilot.press("l")
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), what="launch dialog")
+            threads = app.screen.query_one("#threads")
+            limit = app.screen.query_one("#limit")
+            threads.value, limit.value = "1", "8"
+            await pilot.press("enter")
+            db = ws.db(readonly=True)
+            await wait_until(pilot, lambda: read.list_runs(db), timeout=30, what="a launched run")
+            run_id = read.list_runs(db)[0].id
+            assert read.get_run(db, run_id).detached  # closing the console never stops it
+            # Progress moves on screen.
+            await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "progress") in
+                             {f"{n}/8" for n in range(1, 8)}, timeout=180, what="progress on screen")
+
+            await pilot.press("c")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: read.get_run(db, run_id).state == "cancelled", timeout=60, what="cancel")
+            await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "state") == "cancelled",
+                             what="cancelled on screen")
+            kept = len(read.eval_results(db, run_id))
+
+            await pilot.press("r")
+            await wait_until(pilot, lambda: read.get_run(db, run_id).state == "succeeded", timeout=240, what="resume")
+            assert len(read.eval_results(db, run_id)) == 8 >= kept
+            await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "state") == "succeeded")
+
+    asyncio.run(story())
+
+
+def test_console_stays_responsive_while_a_run_writes_events_at_full_speed(recorded):
+    db = recorded.db()
+    run_id = store.create_run(db, "baseline", {"examples": 5000})
+    store.start_run(db, run_id, dead_pid(), "")
+    stop = threading.Event()
+
+    def flood():
+        writer = recorded.db()
+        events = store.EventBuffer(writer, run_id)
+        done = 0
+        while not stop.is_set():
+            for _ in range(200):
+                events.emit("log", {"message": "x" * 80})
+            events.flush()
+            done += 1
+            store.set_progress(writer, run_id, done, 10**9)
+            store.heartbeat(writer, run_id)
+
+    async def story():
+        app = POConsole(recorded, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            thread = threading.Thread(target=flood)
+            thread.start()
+            try:
+                seen = set()
+                for key, pane in [("2", "runs"), ("3", "baseline"), ("1", "overview")] * 3:
+                    await pilot.press(key)
+                    assert app.query_one(ContentSwitcher).current == pane
+                    await pilot.pause(0.3)
+                    seen.add(cell(app, "overview-table", "baseline", "progress"))
+                # The screen keeps catching up with the writer while keys are handled.
+                await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "progress") not in seen,
+                                 what="progress to move on screen")
+            finally:
+                stop.set()
+                thread.join()
+
+    asyncio.run(story())
+
+
+def test_keys_are_overridden_by_id_from_po_toml(recorded):
+    path = recorded.config_path
+    path.write_text(path.read_text() + '\n[console.keys]\ncancel-run = "x"\n')
+
+    async def story():
+        app = POConsole(Workspace(recorded.root))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            keys = {b.binding.id: b.binding.key for b in app.active_bindings.values() if b.binding.id}
+            assert keys["cancel-run"] == "x"
+
+    asyncio.run(story())
+
+
+@pytest.mark.parametrize("keymap, message", [
+    ('cancel-run = "ctrl+s"', "terminals eat ctrl+s"),
+    ('cancle-run = "x"', "console.keys.cancle-run is not an action"),
+])
+def test_a_bad_key_binding_is_a_clear_config_error(recorded, keymap, message):
+    path = recorded.config_path
+    path.write_text(path.read_text() + f"\n[console.keys]\n{keymap}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        POConsole(Workspace(recorded.root))
+
+
+def test_low_bandwidth_mode_from_the_environment(recorded, monkeypatch):
+    monkeypatch.setenv("PO_LOW_BANDWIDTH", "1")
+    app = POConsole(recorded)
+    assert app.low_bandwidth and app.refresh_s >= 3.0 and app.animation_level == "none"
+
+
+def test_every_action_is_in_the_command_palette(recorded):
+    async def story():
+        app = POConsole(recorded)
+        async with app.run_test(size=(80, 24)):
+            titles = {command.title for command in app.get_system_commands(app.screen)}
+            assert {"Launch", "Cancel", "Resume", "Runs", "Baseline", "Overview"} <= titles
+
+    asyncio.run(story())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+@pytest.mark.parametrize("keys", [(), ("2",), ("3",)], ids=["overview", "runs", "baseline"])
+def test_snapshots_of_the_main_screens(recorded, snap_compare, size, keys):
+    async def settle(pilot):
+        await pilot.pause(0.5)
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause(0.8)
+
+    assert snap_compare(POConsole(recorded, low_bandwidth=True, refresh_s=0.2), terminal_size=size, run_before=settle)
+
+
+def test_hidden_panes_are_not_refreshed(recorded, monkeypatch):
+    from po_console.panes import BaselinePane, RunsPane
+
+    calls = {"baseline": 0, "runs": 0}
+    monkeypatch.setattr(BaselinePane, "apply", lambda self, snap: calls.__setitem__("baseline", calls["baseline"] + 1))
+    monkeypatch.setattr(RunsPane, "apply", lambda self, snap: calls.__setitem__("runs", calls["runs"] + 1))
+    db = recorded.db()
+
+    async def story():
+        app = POConsole(recorded, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            for done in range(5):  # the store changes while only the overview is visible
+                store.set_progress(db, 1, done, 5)
+                await pilot.pause(0.3)
+            assert calls == {"baseline": 0, "runs": 0}
+            await pilot.press("2")
+            await wait_until(pilot, lambda: calls["runs"] > 0, what="the runs pane to refresh once visible")
+
+    asyncio.run(story())
+
+
+def test_a_newer_snapshot_replaces_an_unprocessed_older_one():
+    from po_console.messages import ActionDone, StoreSnapshot
+    from po_console.snapshots import Snapshot, View
+
+    old, new = StoreSnapshot(Snapshot(View("overview"), 1.0)), StoreSnapshot(Snapshot(View("overview"), 2.0))
+    assert new.can_replace(old)
+    assert not ActionDone("x").can_replace(old)
