@@ -65,10 +65,10 @@ def main() -> None:
 
     from pipeline.datasets import load_examples
     from pipeline.providers.local_engine import LocalSettings
-    from pipeline.providers.local_model import load_model
 
     examples = load_examples(Path(pipeline.__file__).parent / "demo_data" / "val.jsonl")[: args.examples]
-    load_model(None, args.threads)  # load once, outside the timings
+    # Load and warm up once, outside the timings, on the engine's own model thread.
+    evaluate(examples[:1], LocalSettings(threads=args.threads), threads=1)
     load_avg = os.getloadavg()[0]
 
     one = evaluate(examples, LocalSettings(max_batch=1, threads=args.threads), threads=1)

@@ -60,15 +60,12 @@ def structure_from_prompt(last_user_text: str, max_chars: dict[str, int], defaul
     return Structure(tuple(names), dict(max_chars), default_max_chars)
 
 
-class GrammarMask:
-    """A logits processor that keeps each row of a batch inside its own grammar."""
+class GrammarRows:
+    """One grammar matcher per row of a batch (None: that row is unconstrained)."""
 
-    def __init__(self, ll_tokenizer, grammars: list[str | None], eos_id: int, prompt_len: int):
+    def __init__(self, ll_tokenizer, grammars: list[str | None]):
         import llguidance
-        import torch
 
-        self.prompt_len = prompt_len
-        self.eos_id = eos_id
         self.matchers = [
             llguidance.LLMatcher(ll_tokenizer, llguidance.LLMatcher.grammar_from_regex(g)) if g else None
             for g in grammars
@@ -76,35 +73,30 @@ class GrammarMask:
         for m in self.matchers:
             if m is not None and m.is_error():
                 raise ValueError(f"bad output grammar: {m.get_error()}")
-        self.finished = [False] * len(grammars)
         self.vocab = ll_tokenizer.vocab_size
-        self._bits = torch.arange(32, dtype=torch.int32)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def mask(self, logits, rows: list[int]):
+        """Set to -inf every token the grammar of each active row forbids."""
         import llguidance.numpy as lnp
         import torch
 
-        step = input_ids.shape[1] - self.prompt_len
-        bitmask = lnp.allocate_token_bitmask(len(self.matchers), self.vocab)
-        for row, matcher in enumerate(self.matchers):
-            if matcher is None:
-                continue
-            if step > 0 and not self.finished[row]:
-                last = int(input_ids[row, -1])
-                if last == self.eos_id or matcher.is_stopped():
-                    self.finished[row] = True
-                else:
-                    matcher.consume_token(last)
-            if self.finished[row]:
-                bitmask[row, :] = 0
-                bitmask[row, self.eos_id // 32] = 1 << (self.eos_id % 32)
-            else:
-                lnp.fill_next_token_bitmask(matcher, bitmask, row)
-        allowed = (torch.from_numpy(bitmask).unsqueeze(-1) >> self._bits) & 1
-        allowed = allowed.reshape(len(self.matchers), -1)[:, : scores.shape[1]].to(scores.device)
-        rows = torch.tensor([m is not None for m in self.matchers], device=scores.device)
-        blocked = (allowed == 0) & rows.unsqueeze(1)
-        return scores.masked_fill(blocked, float("-inf"))
+        constrained = [(i, self.matchers[row]) for i, row in enumerate(rows) if self.matchers[row] is not None]
+        if not constrained:
+            return logits
+        bitmask = lnp.allocate_token_bitmask(len(rows), self.vocab)
+        for i, matcher in constrained:
+            lnp.fill_next_token_bitmask(matcher, bitmask, i)
+        bits = torch.arange(32, dtype=torch.int32)
+        allowed = ((torch.from_numpy(bitmask).unsqueeze(-1) >> bits) & 1).reshape(len(rows), -1)
+        allowed = allowed[:, : logits.shape[1]].to(logits.device).bool()
+        rows_on = torch.zeros(len(rows), 1, dtype=torch.bool, device=logits.device)
+        rows_on[[i for i, _ in constrained]] = True
+        return logits.masked_fill(rows_on & ~allowed, float("-inf"))
+
+    def accept(self, row: int, token: int) -> None:
+        matcher = self.matchers[row]
+        if matcher is not None and not matcher.is_stopped():
+            matcher.consume_token(token)
 
 
 class GeneratedRepetitionPenalty:
@@ -114,20 +106,22 @@ class GeneratedRepetitionPenalty:
     (field-notes); the markers must repeat by design, so they are never penalized.
     """
 
-    def __init__(self, penalty: float, prompt_len: int, exempt_ids: list[int]):
+    def __init__(self, penalty: float, rows: int, vocab: int, exempt_ids: list[int], device="cpu"):
         import torch
 
         self.penalty = penalty
-        self.prompt_len = prompt_len
-        self.exempt = torch.tensor(sorted(set(exempt_ids)), dtype=torch.long)
+        self.seen = torch.zeros(rows, vocab, dtype=torch.bool, device=device)
+        self.exempt = set(exempt_ids)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def apply(self, logits, rows: list[int]):
         import torch
 
-        generated = input_ids[:, self.prompt_len :]
-        if generated.shape[1] == 0 or self.penalty == 1.0:
-            return scores
-        current = torch.gather(scores, 1, generated)
-        penalized = torch.where(current < 0, current * self.penalty, current / self.penalty)
-        exempt = torch.isin(generated, self.exempt.to(generated.device))
-        return scores.scatter(1, generated, torch.where(exempt, current, penalized))
+        if self.penalty == 1.0:
+            return logits
+        seen = self.seen[rows, : logits.shape[1]]
+        penalized = torch.where(logits < 0, logits * self.penalty, logits / self.penalty)
+        return torch.where(seen, penalized, logits)
+
+    def accept(self, row: int, token: int) -> None:
+        if token not in self.exempt and token < self.seen.shape[1]:
+            self.seen[row, token] = True
