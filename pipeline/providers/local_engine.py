@@ -238,9 +238,9 @@ def _decode(model, input_ids, attention, *, eos: int, limits: list[int], tempera
     finish = ["length"] * len(active)
     ids, cache = input_ids, None
     while active:
-        out = model(input_ids=ids, attention_mask=attention, position_ids=positions, past_key_values=cache,
+        out = model(input_ids=ids, attention_mask=attention, position_ids=positions, cache=cache,
                     use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        cache = out.cache
         logits = penalty.apply(out.logits[:, -1, :].float(), active)
         if grammar is not None:
             logits = grammar.mask(logits, active)
