@@ -56,6 +56,7 @@ class POConsole(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._trace("mount")
         self.set_keymap(self.keymap)
         self.sub_title = self.workspace.root.name
         try:
