@@ -7,11 +7,20 @@ STAMP := $(VENV)/.po-installed
 WORKSPACE ?= po-workspace
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: demo test install bench clean-demo
+.PHONY: demo console test install bench clean-demo
 
+# In a terminal: the baseline runs detached and you watch it in the console (q leaves;
+# the run goes on), then its table is printed. Without a terminal (CI, pipes): foreground.
+PO := $(VENV)/bin/po -w $(WORKSPACE)
 demo: $(STAMP)
-	@test -f $(WORKSPACE)/po.toml || $(VENV)/bin/po -w $(WORKSPACE) init --demo
-	$(VENV)/bin/po -w $(WORKSPACE) run baseline
+	@test -f $(WORKSPACE)/po.toml || $(PO) init --demo
+	@if [ -t 0 ] && [ -t 1 ] && [ -z "$$CI" ]; then \
+	  run=$$($(PO) run baseline --detach --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["run_id"])') && \
+	  $(PO) console && $(PO) status $$run; \
+	else $(PO) run baseline; fi
+
+console: $(STAMP)
+	$(PO) console
 
 test: $(STAMP)
 	$(PY) -m pytest

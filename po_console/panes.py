@@ -111,8 +111,8 @@ class RunsPane(Vertical):
         return int(key) if key else None
 
 
-PART_SHORT = {"vision_structure": "struct", "requirement_coverage": "cover", "review_validity": "review",
-              "vision_consistency": "consist", "length_bounds": "length", "no_repetition": "norep"}
+PART_SHORT = {"vision_structure": "struc", "requirement_coverage": "cover", "review_validity": "revw",
+              "vision_consistency": "cons", "length_bounds": "len", "no_repetition": "rep"}
 
 
 class BaselinePane(Vertical):
@@ -130,7 +130,7 @@ class BaselinePane(Vertical):
         yield Static("Baseline · no run yet: press 1, select baseline, l to launch", id="baseline-summary",
                      classes="pane-title")
         table = DataTable(id="baseline-table", cursor_type="row")
-        for label, key in [("#", "position"), ("example", "example"), ("status", "status"), ("score", "score"),
+        for label, key in [("example", "example"), ("status", "status"), ("score", "score"),
                            *[(short, name) for name, short in PART_SHORT.items()], ("lat", "latency")]:
             table.add_column(label, key=key)
         yield table
@@ -144,7 +144,7 @@ class BaselinePane(Vertical):
             score = f"{r['score']:.3f}" if r["score"] is not None else "-"
             parts = [f"{r['parts'][name]:.2f}" if name in r["parts"] else "-" for name in PART_SHORT]
             status = status_text("ok" if r["status"] == "ok" else r["status"])
-            rows[r["example_id"]] = (str(r["position"]), r["example_id"], status, score, *parts, f"{r['latency_s']:.1f}s")
+            rows[r["example_id"]] = (r["example_id"], status, score, *parts, f"{r['latency_s']:.1f}s")
         table = self.query_one(DataTable)
         order = list(rows)
         if [k.value for k in table.rows] != order:
@@ -176,8 +176,8 @@ class BaselinePane(Vertical):
         if s and s.get("mean") is not None:
             ci = s.get("ci95")
             head += f"\nmean {s['mean']:.3f}" + (f"  95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-            head += (f"  parse failures {s['parse_failures']}  errors {s['errors']}"
-                     f"  p50 {s['latency_p50_s']:.1f}s p95 {s['latency_p95_s']:.1f}s")
+            head += (f"  parse fail {s['parse_failures']}  errors {s['errors']}"
+                     f"  p50/p95 {s['latency_p50_s']:.1f}/{s['latency_p95_s']:.1f}s")
         return head
 
     def cycle_sort(self) -> None:

@@ -93,7 +93,7 @@ def test_baseline_pane_sorts_and_shows_the_ci(tmp_path):
             table = app.query_one("#baseline-table", DataTable)
             await wait_until(pilot, lambda: table.row_count == 5, what="results")
             summary = str(app.query_one("#baseline-summary").render())
-            assert "95% CI [" in summary and "parse failures 1" in summary
+            assert "95% CI [" in summary and "parse fail 1" in summary
             await pilot.press("o")  # sort by score, best first
             await wait_until(pilot, lambda: [k.value for k in table.rows][0] == "val-0005", what="sorted")
 
