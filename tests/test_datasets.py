@@ -212,3 +212,14 @@ def test_with_outputs_refuses_an_empty_reference_output(tmp_path):
 def test_the_first_problem_is_the_one_reported(tmp_path):
     path = write(tmp_path, record("a"), record("b", concept=...), "not json")
     assert f"{path}:2:" in error_of(path)
+
+
+def test_committed_demo_data_is_what_the_generator_makes():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(repo / "scripts" / "make_demo_data.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -100,3 +100,22 @@ def test_engine_reports_usage_to_dspy(fast_settings):
         dspy.Predict(ProductOwner)(**INPUTS)
     usage = lm.history[-1]["usage"]
     assert usage["prompt_tokens"] > 100 and 0 < usage["completion_tokens"] <= 260
+
+
+def test_a_lora_adapter_is_served_and_changes_the_model_string(tmp_path, fast_settings):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.providers.local_model import ensure_converted
+
+    directory, _ = ensure_converted()
+    base = AutoModelForCausalLM.from_pretrained(directory)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(base, config).save_pretrained(tmp_path / "adapter")
+
+    plain = LocalEngine(LocalSettings(**fast_settings))
+    student = LocalEngine(LocalSettings(adapter=str(tmp_path / "adapter"), **fast_settings))
+    assert re.search(r"\+lora@[0-9a-f]{12}~", student.model_string())
+    assert student.model_string().split("+lora")[0] == plain.model_string().split("~")[0]
+    answer = _predict_all(student, [INPUTS])[0]
+    assert answer.product_vision and answer.product_owner_review  # the grammar holds with the adapter too

@@ -141,3 +141,27 @@ def test_json_output_is_machine_readable(demo_ws, command):
     po("run", "baseline", "--limit", "1", ws=demo_ws)
     data = json.loads(po(*command, ws=demo_ws).stdout)
     assert data
+
+
+def test_logs_prints_and_follows_a_run_log_until_the_run_ends(demo_ws):
+    out = po("run", "baseline", "--limit", "2", "--detach", "--json", ws=demo_ws).stdout
+    run_id = json.loads(out)["run_id"]
+    followed = po("logs", str(run_id), "-f", ws=demo_ws, timeout=240).stdout  # returns when the run ends
+    assert "started, attempt 1" in followed and f"run {run_id} succeeded" in followed
+    assert po("logs", str(run_id), ws=demo_ws).stdout == followed
+
+
+def test_debug_shows_the_traceback_that_the_one_line_error_hides(demo_ws):
+    (demo_ws / "po.toml").write_text("[baseline]\nthreads = 'many'\n")
+    plain = po("run", "baseline", ws=demo_ws, check=False)
+    debug = po("--debug", "run", "baseline", ws=demo_ws, check=False)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert "baseline.threads" in plain.stderr
+    assert "Traceback" in debug.stderr
+
+
+def test_unknown_and_unbuilt_stages_are_named(demo_ws):
+    proc = po("run", "mipro", ws=demo_ws, check=False)
+    assert proc.returncode == 2 and "not built yet" in proc.stderr
+    proc = po("run", "nonsense", ws=demo_ws, check=False)
+    assert proc.returncode == 2 and "stages: baseline, mipro" in proc.stderr
