@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict as StrictType, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict as StrictType, Tag, ValidationError, field_validator
 
 from pipeline.providers.local_engine import LocalSettings
 
@@ -30,7 +30,60 @@ class LocalProvider(LocalSettings):
     kind: Literal["local"] = "local"
 
 
-ProviderConfig = LocalProvider  # issue #5 adds vertex, ollama and openai-compatible kinds
+Float = Annotated[float, StrictType()]
+
+
+class ProviderLimits(Strict):
+    concurrency: Int = Field(4, ge=1, le=256, description="requests in flight at once")
+    requests_per_minute: Float | None = Field(None, gt=0, description="paced evenly, no bursts")
+    tokens_per_minute: Float | None = Field(None, gt=0, description="estimated prompt + output tokens")
+    timeout_s: Float = Field(120.0, gt=0)
+    max_retries: Int = Field(5, ge=0, le=50, description="on 429, 5xx, timeouts, connection resets")
+    backoff_initial_s: Float = Field(1.0, ge=0)
+    backoff_max_s: Float = Field(60.0, ge=0)
+
+
+class Price(Strict):
+    input_per_million: Float = Field(..., ge=0, description="USD per 1M input tokens")
+    output_per_million: Float = Field(..., ge=0, description="USD per 1M output tokens")
+
+
+class RemoteProvider(Strict):
+    model: str = Field(..., min_length=1)
+    limits: ProviderLimits = Field(default_factory=ProviderLimits)
+    price: Price | None = None
+
+
+class VertexProvider(RemoteProvider):
+    kind: Literal["vertex"]
+    project: str | None = Field(None, description="default: $GOOGLE_CLOUD_PROJECT")
+    location: str | None = Field(None, description="default: $GOOGLE_CLOUD_LOCATION or us-central1")
+    credentials_file: str | None = Field(None, description="service-account key; default: ADC")
+    base_url: str | None = Field(None, description="a private endpoint or proxy")
+
+
+class OllamaProvider(RemoteProvider):
+    kind: Literal["ollama"]
+    host: str | None = Field(None, description="default: $OLLAMA_HOST or http://127.0.0.1:11434")
+
+
+class OpenAIProvider(RemoteProvider):
+    kind: Literal["openai"]
+    base_url: str = Field(..., min_length=1, description="e.g. http://127.0.0.1:8000/v1 (vLLM)")
+    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the key")
+
+
+def _provider_kind(value) -> str:
+    # `kind` may be left out of the local provider's table.
+    return value.get("kind", "local") if isinstance(value, dict) else getattr(value, "kind", "local")
+
+
+PROVIDER_KINDS = ("local", "vertex", "ollama", "openai")
+ProviderConfig = Annotated[
+    Annotated[LocalProvider, Tag("local")] | Annotated[VertexProvider, Tag("vertex")]
+    | Annotated[OllamaProvider, Tag("ollama")] | Annotated[OpenAIProvider, Tag("openai")],
+    Discriminator(_provider_kind),
+]
 
 
 # TOML has real booleans: `threads = true` is a mistake to report, not a 1.
@@ -55,6 +108,12 @@ class Config(Strict):
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
+    @field_validator("providers")
+    @classmethod
+    def _local_is_always_there(cls, providers: dict) -> dict:
+        # The embedded model needs no configuration: it is available unless redefined.
+        return {"local": LocalProvider(), **providers}
+
     def provider(self, name: str, *, key: str) -> ProviderConfig:
         if name not in self.providers:
             known = ", ".join(sorted(self.providers)) or "none"
@@ -66,9 +125,15 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
     """`po.toml: baseline.threads must be >= 1 (got 0)` — one line per problem."""
     lines = []
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        loc = list(item["loc"])
+        if len(loc) > 2 and loc[0] == "providers" and loc[2] in PROVIDER_KINDS:
+            del loc[2]  # the union's tag, not a key the user wrote
+        key = ".".join(str(p) for p in loc) or "(top level)"
         if item["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key {key}")
+            continue
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            lines.append(f"{source}: {key}.kind must be one of local, vertex, ollama, openai")
             continue
         message = item["msg"]
         for prefix in ("Input should be ", "Value error, "):

@@ -152,4 +152,6 @@ def summarize(rows: list[dict]) -> dict:
         "cache_hits": sum(r["cache_hits"] for r in rows),
         "input_tokens": sum(r["input_tokens"] for r in rows),
         "output_tokens": sum(r["output_tokens"] for r in rows),
+        # Unknown when any example's price was unknown, rather than a misleading partial sum.
+        "cost_usd": None if any(r.get("cost_usd") is None for r in rows) else sum(r["cost_usd"] for r in rows),
     }

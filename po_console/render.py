@@ -85,6 +85,10 @@ def summary_table(summary: dict) -> Table:
     table.add_row("latency p50 / p95", f"{_fmt(summary.get('latency_p50_s'), '.1f')} s / {_fmt(summary.get('latency_p95_s'), '.1f')} s")
     table.add_row("LM calls (cache hits)", f"{summary['lm_calls']} ({summary['cache_hits']})")
     table.add_row("tokens in / out", f"{summary['input_tokens']} / {summary['output_tokens']}")
+    cost = summary.get("cost_usd")
+    table.add_row("estimated cost", "unknown (no price for this model)" if cost is None else f"${cost:.4f}")
+    if summary.get("retries"):
+        table.add_row("provider retries", str(summary["retries"]))
     if summary.get("model"):
         table.add_row("model", summary["model"])
     return table

@@ -90,6 +90,7 @@ def put_eval_result(db: sqlite_utils.Database, run_id: int, row: dict) -> bool:
         "input_tokens": row.get("input_tokens", 0),
         "output_tokens": row.get("output_tokens", 0),
         "outputs": json.dumps(row.get("outputs") or {}),
+        "cost_usd": row.get("cost_usd"),
         "created_at": time.time(),
     }
     columns = ", ".join(record)

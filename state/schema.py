@@ -75,6 +75,10 @@ def _v1_runs_events_results_artifacts(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v2_eval_cost(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE eval_results ADD COLUMN cost_usd REAL")  # NULL when the price is unknown
+
+
 def _execute_each(conn: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split a migration in two.
     for statement in script.split(";\n"):
@@ -82,7 +86,7 @@ def _execute_each(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS = [_v1_runs_events_results_artifacts]
+MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

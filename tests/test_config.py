@@ -61,8 +61,13 @@ def test_a_scalar_where_a_table_belongs_is_refused():
 
 
 def test_provider_kind_must_be_a_known_kind():
-    message = error_of('[providers.local]\nkind = "vertex"\n')
-    assert "po.toml: providers.local.kind" in message and "'local'" in message and "got 'vertex'" in message
+    message = error_of('[providers.teacher]\nkind = "gemini"\n')
+    assert message == "po.toml: providers.teacher.kind must be one of local, vertex, ollama, openai"
+
+
+def test_a_remote_provider_names_its_missing_keys():
+    message = error_of('[providers.teacher]\nkind = "openai"\nmodel = "m"\n')
+    assert "po.toml: providers.teacher.base_url" in message and "required" in message
 
 
 def test_a_boolean_for_an_integer_is_a_wrong_type():
@@ -113,9 +118,15 @@ def test_baseline_provider_may_name_any_configured_provider():
     assert config.provider(config.baseline.provider, key="baseline.provider").max_batch == 16
 
 
-def test_replacing_the_providers_table_drops_the_default_local_provider():
-    message = error_of("[providers.gpu]\nkind = 'local'\n")
-    assert "baseline.provider" in message and "'local'" in message and "known: gpu" in message
+def test_the_embedded_local_provider_stays_available_beside_configured_ones():
+    config = parse_config("[providers.gpu]\nkind = 'local'\ntemperature = 0.5\n")
+    assert set(config.providers) == {"local", "gpu"}
+    assert config.providers["gpu"].temperature == 0.5
+
+
+def test_baseline_naming_an_unconfigured_provider_lists_the_known_ones():
+    message = error_of("[baseline]\nprovider = 'teacher'\n")
+    assert "baseline.provider" in message and "'teacher'" in message and "known: local" in message
 
 
 # -- the file -----------------------------------------------------------------------------

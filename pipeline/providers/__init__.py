@@ -1,4 +1,5 @@
-"""LM providers, each a DSPy LM (an engine or a model string DSPy speaks)."""
+"""LM providers, each a DSPy LM built on an engine (so DSPy's cache, usage tracking and
+callbacks see every call): `local` (the embedded model), `vertex`, `ollama`, `openai`."""
 
 from __future__ import annotations
 
@@ -13,15 +14,60 @@ def configure_dspy_cache(cache_dir: Path) -> None:
     dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(cache_dir))
 
 
-def build_lm(provider: dict):
-    """A dspy.LM for a `[providers.NAME]` table (as stored in a run's config)."""
-    import dspy
+def limits_from(config: dict):
+    from pipeline.providers.limits import RetryPolicy
+    from pipeline.providers.remote import Limits
 
+    limits = config.get("limits") or {}
+    return Limits(
+        concurrency=limits.get("concurrency", 4),
+        requests_per_minute=limits.get("requests_per_minute"),
+        tokens_per_minute=limits.get("tokens_per_minute"),
+        timeout_s=limits.get("timeout_s", 120.0),
+        retry=RetryPolicy(limits.get("max_retries", 5), limits.get("backoff_initial_s", 1.0),
+                          limits.get("backoff_max_s", 60.0)),
+    )
+
+
+def build_engine(name: str, provider: dict, clock=None):
+    """The engine of a `[providers.NAME]` table (as stored in a run's config)."""
     kind = provider.get("kind", "local")
     if kind == "local":
         from pipeline.providers.local_engine import LocalEngine, LocalSettings
 
-        settings = LocalSettings(**{k: v for k, v in provider.items() if k != "kind"})
-        engine = LocalEngine(settings)
-        return dspy.LM(engine.model_string(), engine=engine, cache=True, num_retries=0)
+        return LocalEngine(LocalSettings(**{k: v for k, v in provider.items() if k != "kind"}))
+    if kind == "openai":
+        from pipeline.providers.openai_compat import OpenAICompatibleEngine
+
+        return OpenAICompatibleEngine(name, provider["model"], provider["base_url"], provider.get("api_key_env"),
+                                      limits_from(provider), clock)
+    if kind == "ollama":
+        from pipeline.providers.ollama_provider import OllamaEngine
+
+        return OllamaEngine(name, provider["model"], provider.get("host"), limits_from(provider), clock)
+    if kind == "vertex":
+        from pipeline.providers.vertex import VertexEngine
+
+        return VertexEngine(name, provider["model"], project=provider.get("project"),
+                            location=provider.get("location"), credentials_file=provider.get("credentials_file"),
+                            base_url=provider.get("base_url"), limits=limits_from(provider), clock=clock)
     raise ValueError(f"unknown provider kind {kind!r}")
+
+
+def model_string(name: str, provider: dict, engine) -> str:
+    """DSPy caches by model string, not engine: the string names the provider kind, the
+    endpoint and the model, so two servers never share cached answers."""
+    kind = provider.get("kind", "local")
+    if kind == "local":
+        return engine.model_string()
+    where = {"openai": provider.get("base_url"), "ollama": getattr(engine, "host", None),
+             "vertex": f"{getattr(engine, 'project', '')}/{getattr(engine, 'location', '')}"}[kind]
+    return f"{kind}/{provider['model']}@{where}"
+
+
+def build_lm(provider: dict, name: str = "local", clock=None):
+    """A dspy.LM for a `[providers.NAME]` table. Retries live in the engine, so DSPy's are off."""
+    import dspy
+
+    engine = build_engine(name, provider, clock)
+    return dspy.LM(model_string(name, provider, engine), engine=engine, cache=True, num_retries=0)

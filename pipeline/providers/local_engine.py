@@ -20,6 +20,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, Strict
 
 from pipeline.providers import local_model
+from pipeline.providers.chat import chat_messages
 from pipeline.providers.structure import GeneratedRepetitionPenalty, GrammarRows, Structure, structure_from_prompt
 
 
@@ -96,7 +97,7 @@ class LocalEngine:
     def complete(self, request):
         from dspy.lm15 import Message, Response, Usage
 
-        messages = _chat_messages(request)
+        messages = chat_messages(request)
         s = self.settings
         structure = None
         if s.structured:
@@ -206,20 +207,6 @@ class _Generator:
 
 
 _GENERATOR = _Generator()
-
-
-def _chat_messages(request) -> list[dict]:
-    """The chat as role/content dicts for the model's chat template."""
-    out = []
-    system = request.system
-    if system:
-        if not isinstance(system, str):
-            system = "".join(getattr(p, "text", "") for p in system)
-        out.append({"role": "system", "content": system})
-    for message in request.messages:
-        content = "".join(getattr(p, "text", "") or "" for p in message.parts)
-        out.append({"role": message.role, "content": content})
-    return out
 
 
 def _decode(model, input_ids, attention, *, eos: int, limits: list[int], temperature: float, top_p: float,

@@ -52,6 +52,7 @@ def run(ctx) -> dict:
     from pipeline.metric import product_owner_metric
     from pipeline.program import ProductOwnerProgram
     from pipeline.providers import build_lm, configure_dspy_cache
+    from pipeline.providers.pricing import cost, price_for
     from state import read
     from state import runs as store
 
@@ -61,7 +62,9 @@ def run(ctx) -> dict:
 
     examples = load_examples(Path(cfg["val"]))[: cfg["examples"]]
     configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
-    lm = build_lm(cfg["provider_config"])
+    provider = cfg["provider_config"]
+    lm = build_lm(provider, cfg["provider"])
+    price = price_for(provider.get("kind", "local"), provider.get("model"), provider.get("price"))
     ctx.log.info("model %s, %s examples, %s threads", lm.model, len(examples), cfg["threads"])
     dspy.configure(
         lm=lm,
@@ -79,6 +82,7 @@ def run(ctx) -> dict:
     ctx.progress(count, total)
     work = lambda example, position: evaluate_one(program, example, product_owner_metric, position)  # noqa: E731
     for row in evaluate_examples(work, todo, threads=cfg["threads"], stop=ctx.cancel_event):
+        row["cost_usd"] = cost(price, row["input_tokens"], row["output_tokens"])
         if store.put_eval_result(ctx.db, ctx.run.id, row):
             count += 1
         outcome = f"{row['score']:.3f}" if row["status"] == "ok" else row["status"]
@@ -88,6 +92,9 @@ def run(ctx) -> dict:
 
     summary = summarize(read.eval_results(ctx.db, ctx.run.id))
     summary["model"] = lm.model
+    engine = lm.engine
+    summary["provider_requests"] = getattr(engine, "requests", getattr(engine, "generated_calls", None))
+    summary["retries"] = getattr(engine, "retries", 0)
     path = ctx.run_dir / "summary.json"
     path.write_text(json.dumps(summary, indent=2) + "\n")
     ctx.add_artifact(path, "summary")

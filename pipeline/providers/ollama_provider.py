@@ -1,0 +1,60 @@
+"""`ollama`: a local or remote Ollama server through the official `ollama` client.
+
+Generation goes through an engine around `Client.chat` rather than DSPy's
+`ollama_chat/<model>` string: one place then paces, retries and counts usage
+(`prompt_eval_count` / `eval_count`) the same way for every provider, and the same client
+serves health, listing and `create` for the integration stage.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.providers.chat import chat_messages
+from pipeline.providers.limits import Transient
+from pipeline.providers.remote import Limits, RemoteEngine, Reply, retry_after_seconds
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+def ollama_host(configured: str | None) -> str:
+    return configured or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+
+
+class OllamaEngine(RemoteEngine):
+    kind = "ollama"
+
+    def __init__(self, name: str, model: str, host: str | None, limits: Limits, clock=None):
+        super().__init__(name, model, limits, clock)
+        import ollama
+
+        self.host = ollama_host(host)
+        self.client = ollama.Client(host=self.host, timeout=limits.timeout_s)
+
+    def send(self, request) -> Reply:
+        config = request.config
+        options = {k: v for k, v in {"temperature": config.temperature, "num_predict": config.max_tokens,
+                                     "top_p": config.top_p, "stop": list(config.stop) or None}.items() if v is not None}
+        response = self.client.chat(model=self.model, messages=chat_messages(request), options=options or None)
+        return Reply(response.message.content or "", response.prompt_eval_count, response.eval_count,
+                     "length" if response.done_reason == "length" else "stop")
+
+    def classify(self, exc: Exception) -> Exception:
+        import httpx
+        import ollama
+
+        if isinstance(exc, httpx.TimeoutException):
+            return Transient(f"timed out after {self.limits.timeout_s:.0f} s")
+        if isinstance(exc, (ConnectionError, httpx.TransportError)):
+            return Transient(f"cannot connect to Ollama at {self.host}")
+        if isinstance(exc, ollama.ResponseError):
+            status = exc.status_code
+            if status == 429 or status >= 500:
+                return Transient(f"HTTP {status}: {exc.error}", retry_after_seconds(getattr(exc, "headers", None)))
+            if status == 404:
+                return self.error(f"model {self.model!r} is not on the Ollama server at {self.host}",
+                                  f"run `ollama pull {self.model}` there (po doctor lists the models it has)")
+            if status in (401, 403):
+                return self.error(f"HTTP {status}: refused", f"check the proxy or credentials in front of {self.host}")
+            return self.error(f"HTTP {status}: {exc.error}", "the request was refused; see the message")
+        return exc

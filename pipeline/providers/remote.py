@@ -1,0 +1,147 @@
+"""What every remote provider shares: a DSPy engine that paces, limits concurrency,
+retries transient failures, reports usage, and never lets a secret out.
+
+A provider subclass implements `send(request) -> Reply` and `classify(exc)`, which turns a
+client library's exception into `Transient` (retry) or `ProviderError` (final, with a fix).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+import threading
+from dataclasses import dataclass
+
+from pipeline.providers.limits import Clock, Pacer, RetryPolicy, Transient, call_with_retries
+
+log = logging.getLogger("po.providers")
+
+# Secret values (API keys, tokens) seen by this process; every message leaving a provider
+# goes through redact(). Names of environment variables are fine to show, values never.
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    if value and len(value) >= 6:
+        with _SECRETS_LOCK:
+            _SECRETS.add(value)
+
+
+_BEARER = re.compile(r"(?i)(bearer\s+|api[_-]?key[\"'=:\s]+|token[\"'=:\s]+)([A-Za-z0-9._\-]{12,})")
+
+
+def redact(text: str) -> str:
+    with _SECRETS_LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return _BEARER.sub(lambda m: m.group(1) + "***", text)
+
+
+class ProviderError(RuntimeError):
+    """A final provider failure: names the provider, the model, what happened and the fix."""
+
+    def __init__(self, provider: str, model: str, problem: str, fix: str):
+        self.provider, self.model, self.problem, self.fix = provider, model, redact(problem), fix
+        super().__init__(f"{provider} ({model}): {self.problem} — {fix}")
+
+
+@dataclass
+class Reply:
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    finish_reason: str = "stop"
+
+
+@dataclass
+class Limits:
+    concurrency: int = 4
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    timeout_s: float = 120.0
+    retry: RetryPolicy = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        self.retry = self.retry or RetryPolicy()
+
+
+class RemoteEngine(ABC):
+    """complete(Request) -> Response for DSPy, around one provider's client library."""
+
+    kind = "remote"
+
+    def __init__(self, name: str, model: str, limits: Limits, clock: Clock | None = None):
+        self.name = name
+        self.model = model
+        self.limits = limits
+        self.clock = clock or Clock()
+        self.pacer = Pacer(limits.requests_per_minute, limits.tokens_per_minute, self.clock)
+        self._slots = threading.BoundedSemaphore(limits.concurrency)
+        self.requests = 0  # sent to the server, retries included
+        self.retries = 0
+
+    # -- for subclasses ------------------------------------------------------------------------
+    @abstractmethod
+    def send(self, request) -> Reply:
+        """One attempt: the request through the client library, or its exception."""
+
+    def classify(self, exc: Exception) -> Exception:
+        """Transient to retry, ProviderError to stop; anything else is re-raised as is."""
+        return exc
+
+    # -- the engine contract ---------------------------------------------------------------------
+    def complete(self, request):
+        from dspy.lm15 import Message, Response, Usage
+
+        estimate = _estimate_tokens(request)
+        with self._slots:
+            reply = call_with_retries(lambda: self._attempt(request, estimate), self.limits.retry, self.clock,
+                                      on_retry=self._on_retry)
+        return Response(id=None, model=request.model, message=Message.assistant(reply.text),
+                        finish_reason=reply.finish_reason,
+                        usage=Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
+
+    def close(self) -> None:
+        return None
+
+    def _attempt(self, request, estimate: int) -> Reply:
+        self.pacer.wait(estimate)
+        self.requests += 1
+        try:
+            return self.send(request)
+        except (Transient, ProviderError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            classified = self.classify(exc)
+            if classified is exc:
+                raise
+            raise classified from None
+
+    def _on_retry(self, attempt: int, exc: BaseException, sleep_s: float) -> None:
+        self.retries += 1
+        log.warning("%s (%s): %s; retry %s in %.1f s", self.name, self.model, redact(str(exc)), attempt, sleep_s)
+
+    def error(self, problem: str, fix: str) -> ProviderError:
+        return ProviderError(self.name, self.model, problem, fix)
+
+
+def _estimate_tokens(request) -> int:
+    """Rough token count of a request (chars / 4 + the output budget) for tokens/minute pacing."""
+    chars = len(request.system or "") if isinstance(request.system, str) else 0
+    for message in request.messages:
+        chars += sum(len(getattr(p, "text", "") or "") for p in message.parts)
+    return chars // 4 + (request.config.max_tokens or 512)
+
+
+def retry_after_seconds(headers) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare from these APIs and ignored)."""
+    if not headers:
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
