@@ -98,8 +98,14 @@ class RemoteEngine(ABC):
 
         estimate = _estimate_tokens(request)
         with self._slots:
-            reply = call_with_retries(lambda: self._attempt(request, estimate), self.limits.retry, self.clock,
-                                      on_retry=self._on_retry)
+            try:
+                reply = call_with_retries(lambda: self._attempt(request, estimate), self.limits.retry, self.clock,
+                                          on_retry=self._on_retry)
+            except Transient as exc:
+                attempts = self.limits.retry.max_retries + 1
+                raise self.error(f"gave up after {attempts} attempts: {exc}",
+                                 "the server is down or overloaded: try later, or raise limits.max_retries / "
+                                 "lower limits.requests_per_minute") from None
         return Response(id=None, model=request.model, message=Message.assistant(reply.text),
                         finish_reason=reply.finish_reason,
                         usage=Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
