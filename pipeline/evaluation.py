@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from pipeline.datasets import OUTPUT_FIELDS, Example
+from pipeline.providers.remote import ProviderError, redact
 
 
 @dataclass
@@ -61,7 +62,10 @@ def evaluate_one(program, example: Example, metric, position: int) -> dict:
         except AdapterParseError as exc:
             row.update(status="parse_failure", error=str(exc).splitlines()[0][:300], outputs={"raw": exc.lm_response})
         except Exception as exc:  # noqa: BLE001 - an error is a result, counted apart
-            row.update(status="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+            final = provider_failure(exc)
+            if final is not None:
+                raise final from None  # the provider is down or refuses us: the run stops, resumable
+            row.update(status="error", error=redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
         finally:
             _current_calls.reset(token)
     row["latency_s"] = time.perf_counter() - started
@@ -72,6 +76,15 @@ def evaluate_one(program, example: Example, metric, position: int) -> dict:
     row["input_tokens"] = sum(u.get("prompt_tokens") or 0 for u in uncached)
     row["output_tokens"] = sum(u.get("completion_tokens") or 0 for u in uncached)
     return row
+
+
+def provider_failure(exc: BaseException) -> ProviderError | None:
+    """The final provider error behind an exception (DSPy wraps what engines raise)."""
+    while exc is not None:
+        if isinstance(exc, ProviderError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def evaluate_examples(

@@ -65,6 +65,16 @@ class RunContext:
         store.put_artifact(self.db, self.run.id, relative, kind, hashlib.sha256(data).hexdigest(), len(data))
 
 
+class _Redact(logging.Filter):
+    """No secret reaches run.log or the events table, whatever a library put in a message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pipeline.providers.remote import redact
+
+        record.msg, record.args = redact(record.getMessage()), ()
+        return True
+
+
 class _EventLogHandler(logging.Handler):
     def __init__(self, events: EventBuffer):
         super().__init__(logging.INFO)
@@ -105,7 +115,13 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
         handlers.append(logging.FileHandler(workspace.run_dir(run_id) / "run.log"))
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(_Redact())
         log.addHandler(handler)
+    # Provider retries are logged by pipeline.providers; they belong in this run's log too.
+    providers_log = logging.getLogger("po.providers")
+    providers_log.setLevel(logging.INFO)
+    for handler in handlers:
+        providers_log.addHandler(handler)
 
     ctx = RunContext(workspace, run, db, events, log, on_progress=on_progress)
     stop = threading.Event()
@@ -138,11 +154,15 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
         events.flush()
         for handler in handlers:
             log.removeHandler(handler)
+            providers_log.removeHandler(handler)
             handler.close()
     return read.get_run(db, run_id)
 
 
 def _end(ctx: RunContext, state: str, *, summary: dict | None = None, error: str | None = None) -> None:
+    from pipeline.providers.remote import redact
+
+    error = redact(error) if error else None
     ctx.events.emit("state", {"state": state, "error": error})
     ctx.events.flush()
     store.finish_run(ctx.db, ctx.run.id, state, summary=summary, error=error)

@@ -120,3 +120,11 @@ def test_summary_keeps_failures_out_of_the_mean_and_reports_them_beside_it():
 @pytest.mark.parametrize("df, expected", [(1, 12.706), (10, 2.228), (30, 2.042), (120, 1.980)])
 def test_t_quantile_matches_the_table(df, expected):
     assert t_quantile_975(df) == pytest.approx(expected, abs=0.003)
+
+
+def test_a_final_provider_failure_stops_the_evaluation_instead_of_scoring_errors(configure):
+    from pipeline.providers.remote import ProviderError
+
+    configure(ScriptedEngine([ProviderError("teacher", "gemini-2.5-pro", "HTTP 401: refused", "refresh credentials")]))
+    with pytest.raises(ProviderError, match="teacher \\(gemini-2.5-pro\\): HTTP 401"):
+        evaluate_one(ProductOwnerProgram(), example(), product_owner_metric, 0)
