@@ -236,6 +236,21 @@ def logs(
 
 
 @app.command()
+def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check each configured provider (credentials, endpoint, model) and this machine
+    (torch device and dtype, free disk, model cache). Each failure comes with its fix."""
+    from pipeline.doctor import run_doctor
+
+    checks = run_doctor(_ws())
+    if as_json:
+        _print_json([c.to_json() for c in checks])
+    else:
+        render.print_doctor(out, checks)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
 def console(
     low_bandwidth: bool = typer.Option(
         None, "--low-bandwidth/--full", help="no animations, refresh every 3 s (also PO_LOW_BANDWIDTH=1)"
@@ -278,7 +293,9 @@ def main() -> None:
 
     user_errors = (ConfigError, DatasetError, WorkspaceError, ControlError, UnknownStage, ModelNotFound, SchemaTooNew)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

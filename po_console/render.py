@@ -163,3 +163,16 @@ def overview_table(latest: dict[str, Run]) -> Table:
         table.add_row(row["title"], status, str(row["run"] or "-"), progress, rate, ago(row["eta_s"]),
                       ago(row["heartbeat_age_s"]), Text(row["result"] or ""))
     return table
+
+
+def print_doctor(console: Console, checks) -> None:
+    """One line per check; a failed or doubtful one gets its fix on the next line."""
+    styles = {"ok": ("ok  ", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "bold red")}
+    for c in checks:
+        mark, style = styles[c.status]
+        line = Text.assemble((mark, style), f"  {c.subject} · {c.check}: {c.detail}")
+        console.print(line, soft_wrap=True)
+        if c.fix and c.status != "ok":
+            console.print(f"      fix: {c.fix}", soft_wrap=True, markup=False)
+    failed = sum(c.status == "fail" for c in checks)
+    console.print(f"{failed} check(s) failed" if failed else "all checks passed", markup=False)

