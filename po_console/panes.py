@@ -178,6 +178,8 @@ class BaselinePane(Vertical):
             head += f"\nmean {s['mean']:.3f}" + (f"  95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
             head += (f"  parse fail {s['parse_failures']}  errors {s['errors']}"
                      f"  p50/p95 {s['latency_p50_s']:.1f}/{s['latency_p95_s']:.1f}s")
+            if s.get("cost_usd"):
+                head += f"  ${s['cost_usd']:.2f}"
         return head
 
     def cycle_sort(self) -> None:
