@@ -13,6 +13,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Tests never look for Google's metadata server (a link-local address): google-auth would
+# probe it while searching for Application Default Credentials. Read at import time.
+os.environ["NO_GCE_CHECK"] = "true"
+os.environ["GCE_METADATA_HOST"] = os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
+
 # Small field bounds keep each generation to a second or two on a CPU, so process tests
 # (detach, kill -9, cancel) run in seconds; the machinery under test is the same.
 FAST_LOCAL = """
