@@ -12,7 +12,7 @@ import os
 
 from pipeline.providers.chat import chat_messages
 from pipeline.providers.limits import Transient
-from pipeline.providers.remote import Limits, RemoteEngine, Reply, retry_after_seconds
+from pipeline.providers.remote import Limits, RemoteEngine, Reply
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
@@ -48,13 +48,10 @@ class OllamaEngine(RemoteEngine):
         if isinstance(exc, (ConnectionError, httpx.TransportError)):
             return Transient(f"cannot connect to Ollama at {self.host}")
         if isinstance(exc, ollama.ResponseError):
-            status = exc.status_code
-            if status == 429 or status >= 500:
-                return Transient(f"HTTP {status}: {exc.error}", retry_after_seconds(getattr(exc, "headers", None)))
-            if status == 404:
-                return self.error(f"model {self.model!r} is not on the Ollama server at {self.host}",
-                                  f"run `ollama pull {self.model}` there (po doctor lists the models it has)")
-            if status in (401, 403):
-                return self.error(f"HTTP {status}: refused", f"check the proxy or credentials in front of {self.host}")
-            return self.error(f"HTTP {status}: {exc.error}", "the request was refused; see the message")
+            return self.http_failure(
+                exc.status_code, exc.error, getattr(exc, "headers", None),
+                credentials_fix=f"check the proxy or credentials in front of {self.host}",
+                not_found=(f"model {self.model!r} is not on the Ollama server at {self.host}",
+                           f"run `ollama pull {self.model}` there (po doctor lists the models it has)"),
+            )
         return exc

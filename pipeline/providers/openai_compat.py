@@ -7,7 +7,7 @@ import os
 
 from pipeline.providers.chat import chat_messages
 from pipeline.providers.limits import Transient
-from pipeline.providers.remote import Limits, RemoteEngine, Reply, register_secret, retry_after_seconds
+from pipeline.providers.remote import Limits, RemoteEngine, Reply, register_secret
 
 
 class OpenAICompatibleEngine(RemoteEngine):
@@ -44,15 +44,11 @@ class OpenAICompatibleEngine(RemoteEngine):
         if isinstance(exc, openai.APIConnectionError):
             return Transient(f"cannot connect to {self.base_url}: {exc.__cause__ or exc}")
         if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            if status == 429 or status >= 500:
-                return Transient(f"HTTP {status}: {exc.message}", retry_after_seconds(exc.response.headers))
-            if status in (401, 403):
-                where = f"${self.api_key_env}" if self.api_key_env else "api_key_env in po.toml"
-                return self.error(f"HTTP {status}: the server refused the credentials",
-                                  f"check the key in {where} for {self.base_url}")
-            if status == 404:
-                return self.error(f"HTTP 404: model {self.model!r} not found at {self.base_url}",
-                                  "check providers.*.model against GET /v1/models (po doctor lists them)")
-            return self.error(f"HTTP {status}: {exc.message}", "the request was refused; see the message")
+            where = f"${self.api_key_env}" if self.api_key_env else "api_key_env in po.toml"
+            return self.http_failure(
+                exc.status_code, exc.message, exc.response.headers,
+                credentials_fix=f"check the key in {where} for {self.base_url}",
+                not_found=(f"HTTP 404: model {self.model!r} not found at {self.base_url}",
+                           "check providers.*.model against GET /v1/models (po doctor lists them)"),
+            )
         return exc

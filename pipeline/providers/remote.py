@@ -133,6 +133,18 @@ class RemoteEngine(ABC):
     def error(self, problem: str, fix: str) -> ProviderError:
         return ProviderError(self.name, self.model, problem, fix)
 
+    def http_failure(self, status: int, message: str, headers, *, credentials_fix: str,
+                     not_found: tuple[str, str]) -> Exception:
+        """The same rule for every provider: 429 and 5xx are retried (at least Retry-After
+        later); 401/403 and 404 are final with the provider's own fix; any other 4xx is final."""
+        if status == 429 or status >= 500:
+            return Transient(f"HTTP {status}: {message}", retry_after_seconds(headers))
+        if status in (401, 403):
+            return self.error(f"HTTP {status}: {message}", credentials_fix)
+        if status == 404:
+            return self.error(*not_found)
+        return self.error(f"HTTP {status}: {message}", "the request was refused; see the message")
+
 
 def _estimate_tokens(request) -> int:
     """Rough token count of a request (chars / 4 + the output budget) for tokens/minute pacing."""

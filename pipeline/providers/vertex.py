@@ -9,7 +9,7 @@ import os
 
 from pipeline.providers.chat import chat_messages
 from pipeline.providers.limits import Transient
-from pipeline.providers.remote import Limits, ProviderError, RemoteEngine, Reply, retry_after_seconds
+from pipeline.providers.remote import Limits, ProviderError, RemoteEngine, Reply
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 DEFAULT_LOCATION = "us-central1"
@@ -94,15 +94,10 @@ class VertexEngine(RemoteEngine):
             return self.error(f"credentials could not be used ({type(exc).__name__})",
                               "refresh them: `gcloud auth application-default login`, or check credentials_file")
         if isinstance(exc, errors.APIError):
-            status = exc.code
-            headers = getattr(getattr(exc, "response", None), "headers", None)
-            if status == 429 or status >= 500:
-                return Transient(f"HTTP {status}: {exc.message}", retry_after_seconds(headers))
-            if status in (401, 403):
-                return self.error(f"HTTP {status}: {exc.message}",
-                                  f"grant the credentials Vertex AI User on project {self.project}, or refresh them")
-            if status == 404:
-                return self.error(f"HTTP 404: model {self.model!r} not found in {self.project}/{self.location}",
-                                  "check providers.*.model and location (gemini-2.5-pro is in us-central1)")
-            return self.error(f"HTTP {status}: {exc.message}", "the request was refused; see the message")
+            return self.http_failure(
+                exc.code, exc.message, getattr(getattr(exc, "response", None), "headers", None),
+                credentials_fix=f"grant the credentials Vertex AI User on project {self.project}, or refresh them",
+                not_found=(f"HTTP 404: model {self.model!r} not found in {self.project}/{self.location}",
+                           "check providers.*.model and location (gemini-2.5-pro is in us-central1)"),
+            )
         return exc
