@@ -9,6 +9,7 @@ serves health, listing and `create` for the integration stage.
 from __future__ import annotations
 
 import os
+import threading
 
 from pipeline.providers.chat import chat_messages
 from pipeline.providers.limits import Transient
@@ -29,7 +30,13 @@ class OllamaEngine(RemoteEngine):
         import ollama
 
         self.host = ollama_host(host)
-        self.client = ollama.Client(host=self.host, timeout=limits.timeout_s)
+        # ollama's ResponseError drops the response headers: keep Retry-After per thread.
+        self._seen = threading.local()
+        self.client = ollama.Client(host=self.host, timeout=limits.timeout_s,
+                                    event_hooks={"response": [self._remember_retry_after]})
+
+    def _remember_retry_after(self, response) -> None:
+        self._seen.retry_after = response.headers.get("retry-after") if response.status_code >= 400 else None
 
     def send(self, request) -> Reply:
         config = request.config
@@ -44,12 +51,12 @@ class OllamaEngine(RemoteEngine):
         import ollama
 
         if isinstance(exc, httpx.TimeoutException):
-            return Transient(f"timed out after {self.limits.timeout_s:.0f} s")
+            return Transient(f"timed out after {self.limits.timeout_s:g} s")
         if isinstance(exc, (ConnectionError, httpx.TransportError)):
             return Transient(f"cannot connect to Ollama at {self.host}")
         if isinstance(exc, ollama.ResponseError):
             return self.http_failure(
-                exc.status_code, exc.error, getattr(exc, "headers", None),
+                exc.status_code, exc.error, {"retry-after": getattr(self._seen, "retry_after", None)},
                 credentials_fix=f"check the proxy or credentials in front of {self.host}",
                 not_found=(f"model {self.model!r} is not on the Ollama server at {self.host}",
                            f"run `ollama pull {self.model}` there (po doctor lists the models it has)"),

@@ -40,7 +40,7 @@ class OpenAICompatibleEngine(RemoteEngine):
         import openai
 
         if isinstance(exc, openai.APITimeoutError):
-            return Transient(f"timed out after {self.limits.timeout_s:.0f} s")
+            return Transient(f"timed out after {self.limits.timeout_s:g} s")
         if isinstance(exc, openai.APIConnectionError):
             return Transient(f"cannot connect to {self.base_url}: {exc.__cause__ or exc}")
         if isinstance(exc, openai.APIStatusError):

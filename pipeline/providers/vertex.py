@@ -86,9 +86,17 @@ class VertexEngine(RemoteEngine):
         from google.auth.exceptions import GoogleAuthError
         from google.genai import errors
 
-        if isinstance(exc, httpx.TimeoutException):
-            return Transient(f"timed out after {self.limits.timeout_s:.0f} s")
-        if isinstance(exc, httpx.TransportError):
+        # google-genai sends through httpx2 when it is installed, else httpx.
+        timeouts, transport = (httpx.TimeoutException,), (httpx.TransportError,)
+        try:
+            import httpx2
+
+            timeouts, transport = timeouts + (httpx2.TimeoutException,), transport + (httpx2.TransportError,)
+        except ImportError:
+            pass
+        if isinstance(exc, timeouts):
+            return Transient(f"timed out after {self.limits.timeout_s:g} s")
+        if isinstance(exc, transport):
             return Transient(f"cannot reach Vertex AI ({type(exc).__name__})")
         if isinstance(exc, GoogleAuthError):
             return self.error(f"credentials could not be used ({type(exc).__name__})",
