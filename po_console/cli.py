@@ -235,6 +235,110 @@ def logs(
         time.sleep(0.5)
 
 
+program_app = typer.Typer(help="Review, compare, verify, import and export PO programs.", no_args_is_help=True)
+app.add_typer(program_app, name="program")
+
+PROGRAM_REF = "baseline (the program as written), a name under programs/, or a directory"
+
+
+def _program(ref: str, allow_pickle: bool = False):
+    """(program, its directory or None) for a reference."""
+    from pipeline.program import ProductOwnerProgram
+    from pipeline.programs import ProgramError, load_program
+
+    if ref == "baseline":
+        return ProductOwnerProgram(), None
+    ws_dir = _ws().root / "programs" / ref if "/" not in ref else None
+    path = ws_dir if ws_dir is not None and ws_dir.exists() else Path(ref)
+    if not path.exists():
+        raise ProgramError(f"no program {ref!r}: give {PROGRAM_REF}")
+    return load_program(path, allow_pickle=allow_pickle), path
+
+
+@program_app.command("list")
+def program_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Programs saved in this workspace (programs/)."""
+    root = _ws().root / "programs"
+    items = []
+    for manifest in sorted(root.glob("*/manifest.json")):
+        data = json.loads(manifest.read_text())
+        items.append({"name": manifest.parent.name, "fingerprint": data["fingerprint"][:12], "demos": data["demos"],
+                      "source": data["metadata"].get("source", "")})
+    if as_json:
+        _print_json(items)
+    else:
+        for item in items or [{"name": "(none yet)", "fingerprint": "", "demos": "", "source": ""}]:
+            out.print(f"{item['name']:20} {item['fingerprint']:12} demos {item['demos']}  {item['source']}".rstrip())
+
+
+@program_app.command("show")
+def program_show(
+    ref: str = typer.Argument(..., help=PROGRAM_REF),
+    as_json: bool = typer.Option(False, "--json"),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="load a pickled program (runs its code)"),
+) -> None:
+    """Instructions, fields and demos of a program, with its prompt fingerprint."""
+    from pipeline.programs import describe, fingerprint
+
+    program, path = _program(ref, allow_pickle)
+    data = {"program": ref, "fingerprint": fingerprint(program), "predictors": describe(program)}
+    if path is not None and (path / "manifest.json").exists():
+        data["metadata"] = json.loads((path / "manifest.json").read_text()).get("metadata", {})
+    if as_json:
+        _print_json(data)
+        return
+    render.print_program(out, data)
+
+
+@program_app.command("diff")
+def program_diff(a: str = typer.Argument(..., help=PROGRAM_REF), b: str = typer.Argument(..., help=PROGRAM_REF)) -> None:
+    """What changed from program A to program B: instructions, field texts, demos."""
+    from pipeline.programs import diff_programs
+
+    lines = diff_programs(_program(a)[0], _program(b)[0], (a, b))
+    out.print("\n".join(lines) if lines else "the two programs render the same prompts")
+
+
+@program_app.command("verify")
+def program_verify(ref: str = typer.Argument(..., help=PROGRAM_REF)) -> None:
+    """Reload a saved program in a fresh program and compare its prompt fingerprint."""
+    from pipeline.programs import verify_program
+
+    _, path = _program(ref)
+    if path is None:
+        raise click.UsageError("the baseline program is not saved: nothing to verify")
+    out.print(f"{ref}: ok, fingerprint {verify_program(path)[:12]} (fields, instructions and demos intact)")
+
+
+@program_app.command("export")
+def program_export(ref: str = typer.Argument(..., help=PROGRAM_REF),
+                   to: Path = typer.Option(..., "--to", help="directory to write program.json + manifest.json")) -> None:
+    """Write a program where another pipeline can load it with plain DSPy."""
+    from pipeline.programs import save_program
+
+    program, _ = _program(ref)
+    manifest = save_program(program, to, {"exported_from": ref})
+    out.print(f"wrote {to}/program.json and manifest.json (fingerprint {manifest['fingerprint'][:12]}).")
+    out.print("Load it with: program = ProductOwnerProgram(); program.load('program.json')")
+
+
+@program_app.command("import")
+def program_import(
+    components: Path = typer.Argument(..., help="program_components.json written by the old tune_dspy.py fallback"),
+    metadata: Optional[Path] = typer.Option(None, "--metadata", help="its metadata.json"),
+    name: str = typer.Option("imported", "--name", help="name under programs/"),
+) -> None:
+    """Read the team's fallback files into a program in this workspace, and say what they lack."""
+    from pipeline.programs import import_components, save_program
+
+    program, lacks, meta = import_components(components, metadata)
+    target = _ws().root / "programs" / name
+    manifest = save_program(program, target, {"source": f"import of {components}", "original": meta})
+    out.print(f"imported as programs/{name} (fingerprint {manifest['fingerprint'][:12]})")
+    for item in lacks:
+        out.print(f"  lacks {item}")
+
+
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
     """Check each configured provider (credentials, endpoint, model) and this machine
@@ -291,7 +395,10 @@ def main() -> None:
     from pipeline.workspace import WorkspaceError
     from state.schema import SchemaTooNew
 
-    user_errors = (ConfigError, DatasetError, WorkspaceError, ControlError, UnknownStage, ModelNotFound, SchemaTooNew)
+    from pipeline.programs import ProgramError
+
+    user_errors = (ConfigError, DatasetError, WorkspaceError, ControlError, UnknownStage, ModelNotFound, SchemaTooNew,
+                   ProgramError)
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from rich.console import Console
@@ -176,3 +177,21 @@ def print_doctor(console: Console, checks) -> None:
             console.print(f"      fix: {c.fix}", soft_wrap=True, markup=False)
     failed = sum(c.status == "fail" for c in checks)
     console.print(f"{failed} check(s) failed" if failed else "all checks passed", markup=False)
+
+
+def print_program(console: Console, data: dict) -> None:
+    console.print(f"program {data['program']} · fingerprint {data['fingerprint'][:12]}", markup=False)
+    for name, predictor in data["predictors"].items():
+        console.print(f"\npredictor {name}\ninstructions:", markup=False)
+        console.print(predictor["instructions"], markup=False)
+        table = Table(show_header=True, header_style="bold", box=None)
+        for column in ("field", "role", "prefix", "description"):
+            table.add_column(column)
+        for f in predictor["fields"]:
+            table.add_row(f["name"], f["role"], f["prefix"] or "", Text(f["description"] or ""))
+        console.print(table)
+        console.print(f"demos: {len(predictor['demos'])}", markup=False)
+        for i, demo in enumerate(predictor["demos"][:3], 1):
+            console.print(f"  {i}. " + " | ".join(f"{k}: {str(v)[:60]!r}" for k, v in demo.items()), markup=False)
+    if data.get("metadata"):
+        console.print("metadata: " + json.dumps(data["metadata"], sort_keys=True), markup=False)

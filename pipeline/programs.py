@@ -1,0 +1,184 @@
+"""Programs that survive: saved as DSPy's JSON state plus a manifest that keeps what the
+JSON does not (field names, metadata) and a fingerprint of the exact prompt the program
+renders. Saving reloads and compares the fingerprint; a mismatch fails loudly.
+
+The team's MIPROv2 run pickled to 2 bytes (dill cannot pickle a StringSignature) and its
+JSON fallback dropped the demos: neither can happen here. DSPy's JSON matches fields by
+position, so the manifest records their names and loading checks them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+
+import dspy
+
+from pipeline.program import INPUT_FIELDS, ProductOwnerProgram
+
+FORMAT = "po-program/1"
+STATE = "program.json"
+MANIFEST = "manifest.json"
+
+# The fixed input whose rendered prompt is the program's fingerprint.
+FINGERPRINT_INPUT = {
+    "concept": "A shared calendar for community clinics, for nurses who swap shifts by phone.",
+    "requirements_yaml": "requirements:\n  - id: CLIN-001\n    title: Shift swaps\n    priority: must\n",
+    "existing_vision": "",
+}
+
+
+class ProgramError(ValueError):
+    """A program that cannot be trusted as it is: one line saying why and what to do."""
+
+
+def describe(program: dspy.Module) -> dict:
+    """Instructions, fields (in order, with prefixes and descriptions) and demos of each predictor."""
+    out = {}
+    for name, predictor in program.named_predictors():
+        signature = predictor.signature
+        fields = [{"name": key, "role": "input" if key in signature.input_fields else "output",
+                   "prefix": field.json_schema_extra.get("prefix"), "description": field.json_schema_extra.get("desc")}
+                  for key, field in signature.fields.items()]
+        demos = [dict(demo.items()) if hasattr(demo, "items") else dict(demo) for demo in predictor.demos]
+        out[name] = {"instructions": signature.instructions, "fields": fields, "demos": demos}
+    return out
+
+
+def fingerprint(program: dspy.Module) -> str:
+    """sha256 of the messages each predictor renders for FINGERPRINT_INPUT, demos included."""
+    adapter = dspy.ChatAdapter()
+    digest = hashlib.sha256()
+    for name, predictor in sorted(program.named_predictors()):
+        inputs = {k: FINGERPRINT_INPUT.get(k, "") for k in predictor.signature.input_fields}
+        messages = adapter.format(predictor.signature, demos=predictor.demos, inputs=inputs)
+        digest.update(name.encode() + json.dumps(messages, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def save_program(program: dspy.Module, directory: Path, metadata: dict | None = None) -> dict:
+    """Write program.json + manifest.json, reload them in a fresh program and compare fingerprints."""
+    directory.mkdir(parents=True, exist_ok=True)
+    program.save(str(directory / STATE))
+    manifest = {
+        "format": FORMAT,
+        "dspy_version": dspy.__version__,
+        "fingerprint": fingerprint(program),
+        "fields": {name: [f["name"] for f in d["fields"]] for name, d in describe(program).items()},
+        "demos": {name: len(d["demos"]) for name, d in describe(program).items()},
+        "metadata": metadata or {},
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    verify_program(directory)
+    return manifest
+
+
+def load_program(path: Path, *, allow_pickle: bool = False) -> dspy.Module:
+    """A saved program, checked: field names by position, then the prompt fingerprint."""
+    path = Path(path)
+    if path.suffix in (".pkl", ".pickle", ".dill") or (path / "program.pkl").exists():
+        if not allow_pickle:
+            raise ProgramError(f"{path}: a pickled program runs code when loaded; refusing it "
+                               "(pass --allow-pickle if you trust its origin)")
+        return dspy.load(str(path), allow_pickle=True)
+    directory = path if path.is_dir() else path.parent
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ProgramError(f"{directory}: no {MANIFEST} (not a saved po program; `po program import` reads "
+                           "other formats)") from None
+    program = ProductOwnerProgram()
+    expected = {name: [f["name"] for f in d["fields"]] for name, d in describe(program).items()}
+    for name, fields in manifest["fields"].items():
+        if expected.get(name) != fields:
+            raise ProgramError(f"{directory}: predictor {name!r} has fields {fields}, this program has "
+                               f"{expected.get(name)}: DSPy would match them by position, so it is refused")
+    program.load(str(directory / STATE))
+    got = fingerprint(program)
+    if got != manifest["fingerprint"]:
+        raise ProgramError(f"{directory}: the reloaded program renders a different prompt "
+                           f"(fingerprint {got[:12]} != saved {manifest['fingerprint'][:12]})")
+    return program
+
+
+def verify_program(directory: Path) -> str:
+    """Reload in a fresh program and compare fingerprints; returns the fingerprint."""
+    load_program(directory)
+    return json.loads((Path(directory) / MANIFEST).read_text())["fingerprint"]
+
+
+def diff_programs(a: dspy.Module, b: dspy.Module, names: tuple[str, str] = ("a", "b")) -> list[str]:
+    """What changed between two programs: instructions (unified diff), field texts, demos."""
+    lines: list[str] = []
+    da, db = describe(a), describe(b)
+    for name in sorted(set(da) | set(db)):
+        pa, pb = da.get(name), db.get(name)
+        if pa is None or pb is None:
+            lines.append(f"predictor {name}: only in {names[0] if pb is None else names[1]}")
+            continue
+        if pa["instructions"] != pb["instructions"]:
+            lines.append(f"predictor {name}: instructions differ")
+            lines += difflib.unified_diff(pa["instructions"].splitlines(), pb["instructions"].splitlines(),
+                                          names[0], names[1], lineterm="")
+        for fa, fb in zip(pa["fields"], pb["fields"]):
+            for key in ("prefix", "description"):
+                if fa[key] != fb[key]:
+                    lines.append(f"predictor {name}: field {fa['name']} {key}: {fa[key]!r} -> {fb[key]!r}")
+        if pa["demos"] != pb["demos"]:
+            lines.append(f"predictor {name}: demos {len(pa['demos'])} -> {len(pb['demos'])}"
+                         + ("" if len(pa["demos"]) != len(pb["demos"]) else " (same count, different content)"))
+    return lines
+
+
+def import_components(components_path: Path, metadata_path: Path | None = None) -> tuple[dspy.Module, list[str], dict]:
+    """The seed's fallback files (program_components.json + metadata.json) as a program.
+
+    Returns (program, what the files lack, metadata). The fallback never wrote demos, so an
+    imported program usually has none: the caller tells the user plainly.
+    """
+    try:
+        components = json.loads(Path(components_path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ProgramError(f"{components_path}: cannot be read as JSON ({exc})") from None
+    modules = components.get("modules")
+    if not isinstance(modules, dict) or not modules:
+        raise ProgramError(f"{components_path}: no 'modules' table (expected the seed's program_components.json)")
+    program = ProductOwnerProgram()
+    predictors = dict(program.named_predictors())
+    lacks: list[str] = []
+    for module_name, module in modules.items():
+        name = module_name if module_name in predictors else None
+        if name is None:
+            raise ProgramError(f"{components_path}: module {module_name!r} is not a predictor of the PO program "
+                               f"(has: {', '.join(predictors)})")
+        predictor = predictors[name]
+        signature = predictor.signature
+        if module.get("instructions"):
+            signature = signature.with_instructions(module["instructions"])
+        for field_name, field in (module.get("fields") or {}).items():
+            if field_name not in signature.fields:
+                raise ProgramError(f"{components_path}: field {field_name!r} of {module_name} is not in the signature")
+            desc = field.get("desc")
+            if desc and desc != "...":
+                signature = signature.with_updated_fields(field_name, desc=desc)
+            elif desc == "...":
+                lacks.append(f"the description of {module_name}.{field_name} (the file says '...')")
+        predictor.signature = signature
+        demos = module.get("demos")
+        if demos:
+            missing = [k for k in (*INPUT_FIELDS, "product_vision", "product_owner_review") if k not in demos[0]]
+            if missing:
+                raise ProgramError(f"{components_path}: demos of {module_name} lack {', '.join(missing)}")
+            predictor.demos = [dspy.Example(**d).with_inputs(*INPUT_FIELDS) for d in demos]
+        else:
+            lacks.append(f"the few-shot demos of {module_name} (MIPROv2 bootstrapped them; the fallback "
+                         "writer dropped them): re-run the optimization with `po run mipro` to get them back")
+    metadata = {}
+    if metadata_path:
+        try:
+            metadata = json.loads(Path(metadata_path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ProgramError(f"{metadata_path}: cannot be read as JSON ({exc})") from None
+    return program, lacks, metadata
