@@ -193,7 +193,7 @@ def status(
     while True:
         latest = read.latest_run_per_stage(db)
         if as_json:
-            _print_json(render.overview_json(latest))
+            _print_json(render.overview_rows(latest))
         else:
             out.print(render.overview_table(latest))
         if not watch:

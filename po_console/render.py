@@ -149,10 +149,6 @@ def overview_rows(latest: dict[str, Run]) -> list[dict]:
     return rows
 
 
-def overview_json(latest: dict[str, Run]) -> list[dict]:
-    return overview_rows(latest)
-
-
 def overview_table(latest: dict[str, Run]) -> Table:
     table = Table(show_header=True, header_style="bold", box=None)
     for name in ("stage", "status", "run", "progress", "rate", "ETA", "beat", "result"):

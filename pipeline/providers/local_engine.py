@@ -102,9 +102,9 @@ class LocalEngine:
         structure = None
         if s.structured:
             structure = structure_from_prompt(messages[-1]["content"], s.max_chars, s.default_max_chars)
-        limit = structure.max_bytes() if structure else 512
-        if request.config.max_tokens:
-            limit = min(limit, request.config.max_tokens) if not structure else limit
+        # With a grammar the limit is its byte bound (so `completed` is always reached);
+        # without one, what DSPy asked for.
+        limit = structure.max_bytes() if structure else (request.config.max_tokens or 512)
         temperature = request.config.temperature if request.config.temperature is not None else s.temperature
         job = _Job(self, messages, structure, limit, float(temperature), Future())
         _GENERATOR.submit(job)

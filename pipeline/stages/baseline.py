@@ -7,6 +7,7 @@ every example the store already has.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -36,8 +37,6 @@ def plan(ws, overrides: dict) -> dict:
 
 
 def check_resumable(ws, config: dict) -> None:
-    from pathlib import Path
-
     val = Path(config["val"])
     if not val.exists():
         raise DatasetError(f"{val}: not found (the run's validation set is gone)")
@@ -58,8 +57,6 @@ def run(ctx) -> dict:
 
     cfg = ctx.config
     check_resumable(ctx.workspace, cfg)
-    from pathlib import Path
-
     examples = load_examples(Path(cfg["val"]))[: cfg["examples"]]
     configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
     provider = cfg["provider_config"]
