@@ -54,6 +54,12 @@ class Recorded:
     finished: float | None = None
 
 
+# A valid Product Owner answer in DSPy's ChatAdapter format, for any provider's chat reply.
+PO_ANSWER = ("[[ ## product_vision ## ]]\nFor clinic staff who juggle bookings, this helps them fill cancelled slots "
+             "so that clinicians stay busy.\n\n[[ ## product_owner_review ## ]]\nVerdict: Approved\n- must items are "
+             "clear.\n- should items can wait.\n\n[[ ## completed ## ]]")
+
+
 # -- OpenAI-compatible ------------------------------------------------------------------------
 
 OPENAI_CHAT = "/v1/chat/completions"

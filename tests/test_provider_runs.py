@@ -10,11 +10,7 @@ import pytest
 from state import read
 from state.db import open_db
 from tests.conftest import po
-from tests.loopback import OLLAMA_CHAT, Loopback, ollama_chat, ollama_error
-
-ANSWER = ("[[ ## product_vision ## ]]\nFor clinic staff who juggle bookings, this helps them fill cancelled slots "
-          "so that clinicians stay busy.\n\n[[ ## product_owner_review ## ]]\nVerdict: Approved\n- must items are "
-          "clear.\n- should items can wait.\n\n[[ ## completed ## ]]")
+from tests.loopback import PO_ANSWER as ANSWER, OLLAMA_CHAT, Loopback, ollama_chat, ollama_error
 
 
 @pytest.fixture

@@ -13,13 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import po
-from tests.loopback import OPENAI_CHAT, Loopback, openai_chat, openai_error
+from tests.loopback import PO_ANSWER as ANSWER, OPENAI_CHAT, Loopback, openai_chat, openai_error
 
 KEY = "sk-test-SECRET-0123456789"
-
-ANSWER = ("[[ ## product_vision ## ]]\nFor clinic staff who juggle bookings, this helps them fill cancelled slots "
-          "so that clinicians stay busy.\n\n[[ ## product_owner_review ## ]]\nVerdict: Approved\n- must items are "
-          "clear.\n- should items can wait.\n\n[[ ## completed ## ]]")
 
 
 @pytest.fixture
