@@ -96,6 +96,24 @@ class BaselineConfig(Strict):
     limit: Int | None = Field(None, ge=1, description="evaluate only the first N validation examples")
 
 
+class MiproConfig(Strict):
+    provider: str = Field("local", description="the task model (the program runs on it)")
+    prompt_provider: str | None = Field(None, description="the model that proposes instructions (default: provider)")
+    auto: Literal["light", "medium", "heavy"] | None = Field(
+        None, description="DSPy's presets (6/12/18 candidates, 10/18/27 trials); leave out to set the counts")
+    num_candidates: Int | None = Field(4, ge=1, le=100)
+    num_trials: Int | None = Field(6, ge=1, le=1000)
+    max_bootstrapped_demos: Int = Field(3, ge=0, le=20)
+    max_labeled_demos: Int = Field(4, ge=0, le=20)
+    minibatch: bool = Field(False, description="score trials on a minibatch of the validation set")
+    minibatch_size: Int = Field(25, ge=1)
+    minibatch_full_eval_steps: Int = Field(5, ge=1)
+    threads: Int = Field(4, ge=1, le=64)
+    seed: Int = Field(0)
+    train_limit: Int | None = Field(None, ge=2, description="use only the first N training examples")
+    val_limit: Int | None = Field(None, ge=1, description="use only the first N validation examples")
+
+
 class ConsoleConfig(Strict):
     refresh_s: float = Field(1.0, ge=0.2, le=60, description="how often the console polls the store")
     low_bandwidth: bool = Field(False, description="no animations, refresh every 3 s (also PO_LOW_BANDWIDTH=1)")
@@ -106,6 +124,7 @@ class Config(Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"local": LocalProvider()})
     data: DataConfig = Field(default_factory=DataConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    mipro: MiproConfig = Field(default_factory=MiproConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("providers")

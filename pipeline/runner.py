@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import os
 import signal
@@ -24,7 +26,11 @@ ProgressCallback = Callable[[int, int | None, str | None], None]
 
 
 class RunCancelled(Exception):
-    """Raised by a stage between units when a cancel was requested."""
+    """Raised by a stage between units when a cancel was requested; may carry what was achieved."""
+
+    def __init__(self, summary: dict | None = None):
+        super().__init__("cancelled")
+        self.summary = summary
 
 
 @dataclass
@@ -84,6 +90,23 @@ class _EventLogHandler(logging.Handler):
         self.events.emit("log", {"level": record.levelname.lower(), "message": record.getMessage()})
 
 
+class _PrintsToLog(io.TextIOBase):
+    """Libraries that print (DSPy's MIPROv2 prints programs and bootstrapping steps) write to
+    the run's log instead of the stdout of the `po` command, which may be --json."""
+
+    def __init__(self, log: logging.Logger):
+        self.log = log
+        self.partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.log.info("%s", line.rstrip())
+        return len(text)
+
+
 def _heartbeat(ctx: RunContext, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
         try:
@@ -117,11 +140,14 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
         handler.setFormatter(formatter)
         handler.addFilter(_Redact())
         log.addHandler(handler)
-    # Provider retries are logged by pipeline.providers; they belong in this run's log too.
-    providers_log = logging.getLogger("po.providers")
-    providers_log.setLevel(logging.INFO)
-    for handler in handlers:
-        providers_log.addHandler(handler)
+    # Provider retries (pipeline.providers) and DSPy's own progress (MIPROv2's trials) belong
+    # in this run's log, not on the terminal of a foreground run.
+    library_logs = [logging.getLogger("po.providers"), logging.getLogger("dspy")]
+    for library_log in library_logs:
+        library_log.setLevel(logging.INFO)
+        library_log.propagate = False
+        for handler in handlers:
+            library_log.addHandler(handler)
 
     ctx = RunContext(workspace, run, db, events, log, on_progress=on_progress)
     stop = threading.Event()
@@ -136,10 +162,11 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
     log.info("run %s (%s) started, attempt %s, pid %s", run_id, run.stage, run.attempt, os.getpid())
     started = time.monotonic()
     try:
-        summary = stage.run(ctx)
-    except (RunCancelled, KeyboardInterrupt):
+        with contextlib.redirect_stdout(_PrintsToLog(log)):
+            summary = stage.run(ctx)
+    except (RunCancelled, KeyboardInterrupt) as exc:
         log.info("run %s cancelled after %.1f s; stored units are kept for resume", run_id, time.monotonic() - started)
-        _end(ctx, "cancelled")
+        _end(ctx, "cancelled", summary=getattr(exc, "summary", None))
     except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
         log.error("run %s failed: %s\n%s", run_id, exc, traceback.format_exc())
         _end(ctx, "failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -154,7 +181,8 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
         events.flush()
         for handler in handlers:
             log.removeHandler(handler)
-            providers_log.removeHandler(handler)
+            for library_log in library_logs:
+                library_log.removeHandler(handler)
             handler.close()
     return read.get_run(db, run_id)
 

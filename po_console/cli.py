@@ -82,7 +82,10 @@ def run_stage(
     detach: bool = typer.Option(False, "--detach", "-d", help="run in the background; survives logout; prints the run id"),
     resume_run: Optional[int] = typer.Option(None, "--resume", metavar="RUN", help="continue this run instead of starting one"),
     threads: Optional[int] = typer.Option(None, "--threads", help="examples evaluated concurrently"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N examples"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N (validation) examples"),
+    candidates: Optional[int] = typer.Option(None, "--candidates", help="mipro: instruction/demo candidates"),
+    trials: Optional[int] = typer.Option(None, "--trials", help="mipro: optimization trials"),
+    auto: Optional[str] = typer.Option(None, "--auto", help="mipro: light, medium or heavy"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Run a stage in the foreground (progress bar) or detached.
@@ -96,10 +99,15 @@ def run_stage(
     from pipeline import control
 
     ws = _ws()
-    overrides = {k: v for k, v in {"threads": threads, "limit": limit}.items() if v is not None}
+    given = {"threads": threads, "limit": limit, "num_candidates": candidates, "num_trials": trials, "auto": auto}
+    if stage == "mipro":
+        given["val_limit"] = given.pop("limit")
+    elif any(given[k] is not None for k in ("num_candidates", "num_trials", "auto")):
+        raise click.UsageError("--candidates, --trials and --auto are options of `po run mipro`")
+    overrides = {k: v for k, v in given.items() if v is not None}
     if resume_run is not None:
         if overrides:
-            raise click.UsageError("--resume continues a run with its own config: drop --threads/--limit")
+            raise click.UsageError("--resume continues a run with its own config: drop the other options")
         return _finish(ws, resume_run, detach, as_json, lambda cb: control.resume(ws, resume_run, detach=detach, on_progress=cb))
     return _finish(ws, None, detach, as_json, lambda cb: control.launch(ws, stage, overrides, detach=detach, on_progress=cb))
 

@@ -132,3 +132,12 @@ def eval_results(db: sqlite_utils.Database, run_id: int) -> list[dict]:
 
 def artifacts(db: sqlite_utils.Database, run_id: int) -> list[dict]:
     return list(db.query("SELECT * FROM artifacts WHERE run_id = ? ORDER BY path", [run_id]))
+
+
+def trials(db: sqlite_utils.Database, run_id: int) -> list[dict]:
+    return list(db.query("SELECT * FROM trials WHERE run_id = ? ORDER BY evaluation", [run_id]))
+
+
+def candidates(db: sqlite_utils.Database, run_id: int, kind: str) -> list[str]:
+    rows = db.query("SELECT content FROM candidates WHERE run_id = ? AND kind = ? ORDER BY idx", [run_id, kind])
+    return [r["content"] for r in rows]

@@ -134,3 +134,22 @@ class EventBuffer:
             with write(self.db) as conn:
                 conn.executemany("INSERT INTO events (run_id, ts, kind, payload) VALUES (?, ?, ?, ?)", batch)
         return len(batch)
+
+
+def put_trial(db: sqlite_utils.Database, run_id: int, row: dict) -> None:
+    record = {"run_id": run_id, **row, "created_at": time.time()}
+    columns, marks = ", ".join(record), ", ".join("?" for _ in record)
+    with write(db) as conn:
+        conn.execute(f"INSERT OR REPLACE INTO trials ({columns}) VALUES ({marks})", tuple(record.values()))
+
+
+def put_candidates(db: sqlite_utils.Database, run_id: int, kind: str, contents: list[str]) -> None:
+    with write(db) as conn:
+        conn.executemany("INSERT OR REPLACE INTO candidates (run_id, kind, idx, content) VALUES (?, ?, ?, ?)",
+                         [(run_id, kind, i, c) for i, c in enumerate(contents)])
+
+
+def clear_trials(db: sqlite_utils.Database, run_id: int) -> None:
+    """A resumed MIPROv2 run replays from the LM cache and records its trials again."""
+    with write(db) as conn:
+        conn.execute("DELETE FROM trials WHERE run_id = ?", (run_id,))

@@ -79,6 +79,38 @@ def _v2_eval_cost(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE eval_results ADD COLUMN cost_usd REAL")  # NULL when the price is unknown
 
 
+def _v3_mipro_trials(conn: sqlite3.Connection) -> None:
+    _execute_each(
+        conn,
+        """
+        CREATE TABLE trials (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            evaluation INTEGER NOT NULL,     -- 1 = the unoptimized program, then each evaluation in order
+            trial INTEGER,                   -- MIPROv2's trial number (NULL for periodic full evaluations)
+            kind TEXT NOT NULL,              -- full, minibatch
+            score REAL,                      -- mean metric in [0, 1], the one scale everywhere
+            best_full REAL,                  -- best full-evaluation score so far
+            examples INTEGER NOT NULL,
+            instruction INTEGER,             -- index of the instruction candidate
+            demos INTEGER,                   -- index of the demo set
+            duration_s REAL NOT NULL,
+            lm_calls INTEGER NOT NULL,
+            parse_failures INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, evaluation)
+        );
+        CREATE TABLE candidates (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            kind TEXT NOT NULL,              -- instruction, demos
+            idx INTEGER NOT NULL,
+            content TEXT NOT NULL,           -- the instruction text, or the demo set as JSON
+            PRIMARY KEY (run_id, kind, idx)
+        );
+        """,
+    )
+
+
 def _execute_each(conn: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it COMMITs first, which would split a migration in two.
     for statement in script.split(";\n"):
@@ -86,7 +118,7 @@ def _execute_each(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost]
+MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -51,7 +51,8 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "state") == "cancelled",
                              what="the overview")
-            assert cell(app, "overview-table", "mipro", "state") == "not built yet"
+            assert cell(app, "overview-table", "mipro", "state") == "never run"
+            assert cell(app, "overview-table", "teacher", "state") == "not built yet"
 
             await pilot.press("2")
             await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="runs")

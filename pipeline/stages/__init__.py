@@ -22,7 +22,7 @@ PIPELINE: list[tuple[str, str]] = [
     ("validation", "Validation"),
     ("integration", "Integration"),
 ]
-BUILT = {"baseline": "pipeline.stages.baseline"}
+BUILT = {"baseline": "pipeline.stages.baseline", "mipro": "pipeline.stages.mipro"}
 
 
 class UnknownStage(ValueError):

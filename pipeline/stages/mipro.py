@@ -1,0 +1,230 @@
+"""MIPROv2: DSPy's prompt optimizer on the PO program, with every evaluation recorded as it
+ends, and the best program saved so it reloads anywhere with its demos.
+
+Scores: DSPy's Evaluate reports percentages (the team's "1.56" next to "0.53125"); here
+every score is the mean metric in [0, 1], the scale of `product_owner_metric` itself.
+Cancel stops after the trial in progress (optuna's `study.stop()` from the trial hook)
+and keeps the best program found so far. Resume re-runs the optimization with the same
+seed and data: DSPy's workspace cache answers every LM call already paid for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pipeline.config import ConfigError, MiproConfig, describe_validation_error
+from pipeline.datasets import DatasetError, file_sha256, load_examples
+
+NAME = "mipro"
+TITLE = "MIPROv2 optimization"
+
+
+def plan(ws, overrides: dict) -> dict:
+    config = ws.config
+    try:
+        stage = MiproConfig.model_validate({**config.mipro.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error("mipro", exc)) from None
+    if stage.auto and (overrides.get("num_candidates") or overrides.get("num_trials")):
+        raise ConfigError("mipro: auto sets the candidate and trial counts itself: drop --candidates/--trials or auto")
+    if not stage.auto and not (stage.num_candidates and stage.num_trials):
+        raise ConfigError("mipro: set auto (light/medium/heavy) or both num_candidates and num_trials")
+    try:
+        import optuna  # noqa: F401 - without it MIPROv2 fails only after spending LM calls
+    except ImportError:
+        raise ConfigError("mipro: MIPROv2 needs optuna: pip install 'dspy[optuna]==3.4.1'") from None
+    provider = config.provider(stage.provider, key="mipro.provider")
+    prompt = config.provider(stage.prompt_provider or stage.provider, key="mipro.prompt_provider")
+    train, val = ws.resolve(config.data.train), ws.resolve(config.data.val)
+    n_train = len(load_examples(train, with_outputs=True)[: stage.train_limit])
+    n_val = len(load_examples(val)[: stage.val_limit])
+    if stage.minibatch and stage.minibatch_size > n_val:
+        raise ConfigError(f"mipro: minibatch_size {stage.minibatch_size} is larger than the validation set "
+                          f"({n_val}): lower it or set minibatch = false")
+    return {
+        **stage.model_dump(),
+        "provider_config": provider.model_dump(),
+        "prompt_provider_config": prompt.model_dump(),
+        "train": str(train), "train_sha256": file_sha256(train), "train_examples": n_train,
+        "val": str(val), "val_sha256": file_sha256(val), "val_examples": n_val,
+        # the default program's full evaluation, then one per trial (known only without auto/minibatch)
+        "planned_evaluations": None if stage.auto or stage.minibatch else stage.num_trials + 1,
+    }
+
+
+def check_resumable(ws, config: dict) -> None:
+    for key in ("train", "val"):
+        path = Path(config[key])
+        if not path.exists() or file_sha256(path) != config[f"{key}_sha256"]:
+            raise DatasetError(f"{path} changed since this run started: start a new run instead of resuming")
+
+
+class TrialRecorder:
+    """A DSPy callback: one row per evaluation MIPROv2 makes, written as it ends."""
+
+    def __init__(self, ctx, indices: dict):
+        from dspy.utils.callback import BaseCallback
+
+        recorder = self
+
+        class Callback(BaseCallback):
+            def on_evaluate_start(self, call_id, instance, inputs):
+                recorder.started(call_id, inputs)
+
+            def on_evaluate_end(self, call_id, outputs, exception=None):
+                recorder.ended(call_id, outputs, exception)
+
+            def on_lm_start(self, call_id, instance, inputs):
+                recorder.count("lm_calls")
+
+            def on_adapter_parse_end(self, call_id, outputs, exception=None):
+                if exception is not None:
+                    recorder.count("parse_failures")
+
+        self.callback = Callback()
+        self.ctx = ctx
+        self.indices = indices  # trial number -> (instruction, demos), filled by the trial hook
+        self.lock = threading.Lock()
+        self.open: dict[str, tuple] = {}
+        self.counts = {"lm_calls": 0, "parse_failures": 0}
+        self.evaluation = 0
+        self.best_full: float | None = None
+        self.default_score: float | None = None
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.counts[what] += 1
+
+    def started(self, call_id, inputs) -> None:
+        metadata = inputs.get("callback_metadata") or {}
+        examples = len(inputs.get("devset") or [])
+        with self.lock:
+            self.open[call_id] = (metadata.get("metric_key"), time.monotonic(), examples, dict(self.counts))
+
+    def ended(self, call_id, outputs, exception) -> None:
+        from state import runs as store
+
+        with self.lock:
+            key, started, examples, before = self.open.pop(call_id, (None, time.monotonic(), 0, dict(self.counts)))
+            self.evaluation += 1
+            evaluation = self.evaluation
+            kind = "minibatch" if key == "eval_minibatch" else "full"
+            score = None if exception is not None or outputs is None else round(outputs.score / 100, 6)
+            if kind == "full" and score is not None:
+                self.best_full = score if self.best_full is None else max(self.best_full, score)
+            parse_failures = self.counts["parse_failures"] - before["parse_failures"]
+            # Evaluate scores a failed example 0 with an empty prediction; parse failures are counted apart.
+            failed = sum(1 for _, prediction, _ in (getattr(outputs, "results", None) or [])
+                         if prediction is None or not list(prediction.keys()))
+            trial = self.indices.get("current") if evaluation > 1 and (
+                kind == "minibatch" or not self.indices["minibatch"]) else None
+            chosen = self.indices.get(trial, (None, None)) if trial else (None, None)
+            if evaluation == 1:
+                self.default_score = score
+            row = {"evaluation": evaluation, "trial": trial, "kind": kind, "score": score,
+                   "best_full": self.best_full, "examples": examples, "instruction": chosen[0], "demos": chosen[1],
+                   "duration_s": time.monotonic() - started,
+                   "lm_calls": self.counts["lm_calls"] - before["lm_calls"],
+                   "parse_failures": parse_failures, "errors": max(0, failed - parse_failures)}
+        store.put_trial(self.ctx.db, self.ctx.run.id, row)
+        failures = f", {row['parse_failures']} parse failures" if row["parse_failures"] else ""
+        self.ctx.log.info("evaluation %s (%s, trial %s): %s%s", evaluation, kind, trial or "-",
+                          "failed" if score is None else f"{score:.3f}", failures)
+        self.ctx.progress(evaluation, self.ctx.config.get("planned_evaluations"))
+
+
+def _optimizer_class(ctx, recorder: TrialRecorder):
+    import dspy
+
+    from state import runs as store
+
+    class RecordedMIPROv2(dspy.MIPROv2):
+        def _select_and_insert_instructions_and_demos(self, candidate_program, instruction_candidates,
+                                                      demo_candidates, trial, trial_logs, trial_num):
+            if "instructions" not in recorder.indices:
+                store.put_candidates(ctx.db, ctx.run.id, "instruction", list(instruction_candidates[0]))
+                if demo_candidates:
+                    store.put_candidates(ctx.db, ctx.run.id, "demos", [
+                        json.dumps([dict(d) for d in demos], default=str) for demos in demo_candidates[0]])
+                recorder.indices["instructions"] = True
+            if ctx.cancelled:
+                trial.study.stop()  # finishes this trial, then returns the best program so far
+            chosen = super()._select_and_insert_instructions_and_demos(
+                candidate_program, instruction_candidates, demo_candidates, trial, trial_logs, trial_num)
+            raw = chosen[1]
+            recorder.indices[trial_num] = (raw.get("0_predictor_instruction"), raw.get("0_predictor_demos"))
+            recorder.indices["current"] = trial_num
+            return chosen
+
+    return RecordedMIPROv2
+
+
+def run(ctx) -> dict:
+    import dspy
+
+    from pipeline.metric import product_owner_metric
+    from pipeline.program import ProductOwnerProgram
+    from pipeline.programs import save_program
+    from pipeline.providers import build_lm, configure_dspy_cache
+    from pipeline.runner import RunCancelled
+    from state import runs as store
+
+    cfg = ctx.config
+    check_resumable(ctx.workspace, cfg)
+    train = [e.to_dspy() for e in load_examples(Path(cfg["train"]), with_outputs=True)[: cfg["train_limit"]]]
+    val = [e.to_dspy() for e in load_examples(Path(cfg["val"]))[: cfg["val_limit"]]]
+    configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
+    task_lm = build_lm(cfg["provider_config"], cfg["provider"])
+    prompt_lm = build_lm(cfg["prompt_provider_config"], cfg["prompt_provider"] or cfg["provider"])
+    store.clear_trials(ctx.db, ctx.run.id)
+    indices: dict = {"minibatch": cfg["minibatch"]}
+    recorder = TrialRecorder(ctx, indices)
+    dspy.configure(lm=task_lm, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False), callbacks=[recorder.callback])
+    ctx.log.info("MIPROv2: %s train, %s validation examples, task %s, proposer %s", len(train), len(val),
+                 task_lm.model, prompt_lm.model)
+    optimizer = _optimizer_class(ctx, recorder)(
+        metric=product_owner_metric, prompt_model=prompt_lm, task_model=task_lm, auto=cfg["auto"],
+        num_candidates=None if cfg["auto"] else cfg["num_candidates"],
+        max_bootstrapped_demos=cfg["max_bootstrapped_demos"], max_labeled_demos=cfg["max_labeled_demos"],
+        num_threads=cfg["threads"], seed=cfg["seed"], verbose=False)
+    compile_args = {"num_trials": None if cfg["auto"] else cfg["num_trials"]}
+    best = optimizer.compile(ProductOwnerProgram(), trainset=train, valset=val, seed=cfg["seed"],
+                             minibatch=cfg["minibatch"], minibatch_size=cfg["minibatch_size"],
+                             minibatch_full_eval_steps=cfg["minibatch_full_eval_steps"], **compile_args)
+    name = f"mipro-{ctx.run.id}"
+    manifest = save_program(best, ctx.run_dir / "program", {
+        "source": f"run {ctx.run.id} (MIPROv2)", "score": round(best.score / 100, 6) if best.score is not None else None,
+        "train": cfg["train"], "train_sha256": cfg["train_sha256"], "val": cfg["val"], "val_sha256": cfg["val_sha256"],
+        "seed": cfg["seed"], "task_model": task_lm.model, "prompt_model": prompt_lm.model,
+        "parameters": {k: cfg[k] for k in ("auto", "num_candidates", "num_trials", "max_bootstrapped_demos",
+                                            "max_labeled_demos", "minibatch", "minibatch_size")},
+    })
+    save_program(best, ctx.workspace.root / "programs" / name, manifest["metadata"])
+    for path in sorted((ctx.run_dir / "program").iterdir()):
+        ctx.add_artifact(path, "program")
+    summary = {
+        "best_score": manifest["metadata"]["score"],
+        "evaluations": recorder.evaluation,
+        "lm_calls": recorder.counts["lm_calls"],
+        "parse_failures": recorder.counts["parse_failures"],
+        "demos": manifest["demos"],
+        "program": f"programs/{name}",
+        "fingerprint": manifest["fingerprint"],
+        "default_score": recorder.default_score,
+    }
+    if ctx.cancelled:
+        ctx.log.info("cancelled: the best program so far is saved as programs/%s", name)
+        raise RunCancelled(summary)
+    return summary
+
+
+def headline(summary: dict | None) -> str:
+    if not summary or summary.get("best_score") is None:
+        return ""
+    demos = sum(summary.get("demos", {}).values())
+    return f"best {summary['best_score']:.3f} after {summary['evaluations']} evals, {demos} demos"
