@@ -226,14 +226,21 @@ class POConsole(App):
         if stage not in BUILT:
             self.notify(f"{stage} is not built yet", severity="warning")
             return
-        config = self.workspace.config.baseline
-        self.push_screen(LaunchScreen(stage, config.threads, config.limit),
+        from pipeline.stages import LIMIT_KEY
+
+        config = getattr(self.workspace.config, stage)
+        limit_key = LIMIT_KEY[stage]
+        self.push_screen(LaunchScreen(stage, config.threads, getattr(config, limit_key)),
                          callback=lambda overrides: overrides is not None and self.launch(stage, overrides))
 
     @work(thread=True, group="control", description="launch")
     def launch(self, stage: str, overrides: dict) -> None:
         from pipeline import control
 
+        from pipeline.stages import LIMIT_KEY
+
+        if "limit" in overrides:
+            overrides[LIMIT_KEY[stage]] = overrides.pop("limit")
         try:
             run_id = control.launch(self.workspace, stage, overrides, detach=True)
         except Exception as exc:  # noqa: BLE001 - shown to the user in one line

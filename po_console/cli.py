@@ -99,10 +99,11 @@ def run_stage(
     from pipeline import control
 
     ws = _ws()
-    given = {"threads": threads, "limit": limit, "num_candidates": candidates, "num_trials": trials, "auto": auto}
-    if stage == "mipro":
-        given["val_limit"] = given.pop("limit")
-    elif any(given[k] is not None for k in ("num_candidates", "num_trials", "auto")):
+    from pipeline.stages import LIMIT_KEY
+
+    given = {"threads": threads, LIMIT_KEY.get(stage, "limit"): limit, "num_candidates": candidates,
+             "num_trials": trials, "auto": auto}
+    if stage != "mipro" and any(given[k] is not None for k in ("num_candidates", "num_trials", "auto")):
         raise click.UsageError("--candidates, --trials and --auto are options of `po run mipro`")
     overrides = {k: v for k, v in given.items() if v is not None}
     if resume_run is not None:

@@ -25,6 +25,10 @@ PIPELINE: list[tuple[str, str]] = [
 BUILT = {"baseline": "pipeline.stages.baseline", "mipro": "pipeline.stages.mipro"}
 
 
+# The "only the first N examples" option of each stage that evaluates examples.
+LIMIT_KEY = {"baseline": "limit", "mipro": "val_limit"}
+
+
 class UnknownStage(ValueError):
     pass
 
