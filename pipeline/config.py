@@ -165,6 +165,14 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def with_overrides(current: BaseModel, section: str, overrides: dict) -> BaseModel:
+    """A stage's config from po.toml with command-line/console overrides, validated again."""
+    try:
+        return type(current).model_validate({**current.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(section, exc)) from None
+
+
 def parse_config(text: str, source: str = "po.toml") -> Config:
     try:
         raw = tomllib.loads(text)

@@ -59,11 +59,12 @@ class POConsole(App):
         self._trace("mount")
         self.set_keymap(self.keymap)
         self.sub_title = self.workspace.root.name
-        try:
-            # A dropped SSH session hangs up the terminal: leave cleanly; runs go on.
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+        if hasattr(signal, "SIGHUP"):  # not on Windows
+            try:
+                # A dropped SSH session hangs up the terminal: leave cleanly; runs go on.
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
+            except (RuntimeError, ValueError):
+                pass  # not the main thread (embedded in another app): the terminal check is theirs
         self.poll_store()
 
     # -- reading the store ------------------------------------------------------------------

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from pipeline.config import BaselineConfig, ConfigError, describe_validation_error
+from pipeline.config import with_overrides
 from pipeline.datasets import DatasetError, file_sha256, load_examples
 
 NAME = "baseline"
@@ -20,10 +18,7 @@ TITLE = "Baseline evaluation"
 
 def plan(ws, overrides: dict) -> dict:
     config = ws.config
-    try:
-        stage = BaselineConfig.model_validate({**config.baseline.model_dump(), **overrides})
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error("baseline", exc)) from None
+    stage = with_overrides(config.baseline, "baseline", overrides)
     provider = config.provider(stage.provider, key=f"{ws.config_path}: baseline.provider")
     val = ws.resolve(config.data.val)
     examples = load_examples(val)  # refuse bad data now, not after model time

@@ -15,9 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from pipeline.config import ConfigError, MiproConfig, describe_validation_error
+from pipeline.config import ConfigError, with_overrides
 from pipeline.datasets import DatasetError, file_sha256, load_examples
 
 NAME = "mipro"
@@ -26,10 +24,7 @@ TITLE = "MIPROv2 optimization"
 
 def plan(ws, overrides: dict) -> dict:
     config = ws.config
-    try:
-        stage = MiproConfig.model_validate({**config.mipro.model_dump(), **overrides})
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error("mipro", exc)) from None
+    stage = with_overrides(config.mipro, "mipro", overrides)
     if stage.auto and (overrides.get("num_candidates") or overrides.get("num_trials")):
         raise ConfigError("mipro: auto sets the candidate and trial counts itself: drop --candidates/--trials or auto")
     if not stage.auto and not (stage.num_candidates and stage.num_trials):
