@@ -18,13 +18,20 @@ class ControlError(RuntimeError):
     """A request that cannot be carried out, with the reason in one line."""
 
 
-def launch(ws, stage_name: str, overrides: dict | None = None, *, detach: bool = False, on_progress=None) -> int:
-    """Plan a run of `stage_name` (config + checks, before any model time is spent), then
-    run it here or detached. Returns the run id."""
+def plan(ws, stage_name: str, overrides: dict | None = None) -> dict:
+    """The complete config of a run of `stage_name`, checked before any model time is spent."""
     from pipeline import stages
 
-    stage = stages.get(stage_name)
-    config = stage.plan(ws, overrides or {})
+    return stages.get(stage_name).plan(ws, overrides or {})
+
+
+def launch(ws, stage_name: str, overrides: dict | None = None, *, detach: bool = False, on_progress=None,
+           on_plan=None) -> int:
+    """Plan a run of `stage_name`, show the plan (`on_plan(config)`), then run it here or
+    detached. Returns the run id."""
+    config = plan(ws, stage_name, overrides)
+    if on_plan is not None:
+        on_plan(config)
     db = ws.db()
     run_id = store.create_run(db, stage_name, config, detached=detach)
     _start(ws, run_id, detach=detach, on_progress=on_progress)

@@ -55,6 +55,13 @@ class RunContext:
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
+    def cancel_requested_now(self) -> bool:
+        """Asks the store now rather than waiting for the next heartbeat (for stages whose
+        units are seconds apart and costly, like MIPROv2's trials)."""
+        if not self.cancel_event.is_set() and store.cancel_requested(self.db, self.run.id):
+            self.cancel_event.set()
+        return self.cancel_event.is_set()
+
     def check_cancelled(self) -> None:
         if self.cancelled:
             raise RunCancelled()
@@ -142,12 +149,16 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
         log.addHandler(handler)
     # Provider retries (pipeline.providers) and DSPy's own progress (MIPROv2's trials) belong
     # in this run's log, not on the terminal of a foreground run.
+    # DSPy's own stderr handler is set aside meanwhile: detached, stderr *is* run.log, and
+    # every line would be written twice. DSPy adds that handler when imported: import it first.
+    import dspy  # noqa: F401
+
     library_logs = [logging.getLogger("po.providers"), logging.getLogger("dspy")]
+    set_aside = {library_log: library_log.handlers[:] for library_log in library_logs}
     for library_log in library_logs:
         library_log.setLevel(logging.INFO)
         library_log.propagate = False
-        for handler in handlers:
-            library_log.addHandler(handler)
+        library_log.handlers = handlers[:]
 
     ctx = RunContext(workspace, run, db, events, log, on_progress=on_progress)
     stop = threading.Event()
@@ -179,10 +190,10 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
         events.flush()
+        for library_log, own in set_aside.items():
+            library_log.handlers = own
         for handler in handlers:
             log.removeHandler(handler)
-            for library_log in library_logs:
-                library_log.removeHandler(handler)
             handler.close()
     return read.get_run(db, run_id)
 

@@ -87,6 +87,8 @@ def run_stage(
     trials: Optional[int] = typer.Option(None, "--trials", help="mipro: optimization trials"),
     auto: Optional[str] = typer.Option(None, "--auto", help="mipro: light, medium or heavy"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check the config and print the plan (for mipro: "
+                                 "evaluations, LM calls, projected time and money); start nothing"),
 ) -> None:
     """Run a stage in the foreground (progress bar) or detached.
 
@@ -95,6 +97,7 @@ def run_stage(
       po run baseline                  # evaluate the program, show a table
       po run baseline --limit 5        # a quick look
       po run baseline --detach         # keep going after you log out; then: po logs RUN -f
+      po run mipro --dry-run           # what an optimization will cost, before paying for it
     """
     from pipeline import control
 
@@ -107,10 +110,27 @@ def run_stage(
         raise click.UsageError("--candidates, --trials and --auto are options of `po run mipro`")
     overrides = {k: v for k, v in given.items() if v is not None}
     if resume_run is not None:
-        if overrides:
+        if overrides or dry_run:
             raise click.UsageError("--resume continues a run with its own config: drop the other options")
         return _finish(ws, resume_run, detach, as_json, lambda cb: control.resume(ws, resume_run, detach=detach, on_progress=cb))
-    return _finish(ws, None, detach, as_json, lambda cb: control.launch(ws, stage, overrides, detach=detach, on_progress=cb))
+    if dry_run:
+        config = control.plan(ws, stage, overrides)
+        if as_json:
+            return _print_json(config)
+        return _print_plan(out, stage, config)
+    show = None if as_json else (lambda config: _print_plan(err, stage, config))
+    return _finish(ws, None, detach, as_json,
+                   lambda cb: control.launch(ws, stage, overrides, detach=detach, on_progress=cb, on_plan=show))
+
+
+def _print_plan(console, stage: str, config: dict) -> None:
+    if config.get("projection"):
+        from pipeline.stages.mipro_budget import describe
+
+        for line in describe(config["projection"], config):
+            console.print(line, highlight=False)
+    elif console is out:
+        console.print(f"{stage}: config is valid")
 
 
 @app.command()

@@ -59,6 +59,11 @@ def finish_run(db: sqlite_utils.Database, run_id: int, state: str, *, summary: d
         )
 
 
+def cancel_requested(db: sqlite_utils.Database, run_id: int) -> bool:
+    with db.write_lock:  # the connection is shared with the heartbeat thread
+        return bool(db.conn.execute("SELECT cancel_requested FROM runs WHERE id=?", (run_id,)).fetchone()[0])
+
+
 def request_cancel(db: sqlite_utils.Database, run_id: int) -> None:
     with write(db) as conn:
         conn.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (run_id,))

@@ -86,7 +86,7 @@ def _v3_mipro_trials(conn: sqlite3.Connection) -> None:
         CREATE TABLE trials (
             run_id INTEGER NOT NULL REFERENCES runs(id),
             evaluation INTEGER NOT NULL,     -- 1 = the unoptimized program, then each evaluation in order
-            trial INTEGER,                   -- MIPROv2's trial number (NULL for periodic full evaluations)
+            trial INTEGER,                   -- MIPROv2's trial number, as in its log (1 = the unoptimized program)
             kind TEXT NOT NULL,              -- full, minibatch
             score REAL,                      -- mean metric in [0, 1], the one scale everywhere
             best_full REAL,                  -- best full-evaluation score so far
@@ -118,7 +118,12 @@ def _execute_each(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials]
+def _v4_trial_cache_hits(conn: sqlite3.Connection) -> None:
+    # LM calls answered by the workspace cache (a resumed run replays them for free)
+    conn.execute("ALTER TABLE trials ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -215,8 +215,9 @@ class Loopback:
             self._scripts.setdefault(path, deque()).extend(responses)
         return self
 
-    def default(self, path: str, response: Response) -> "Loopback":
-        """The answer for `path` once its queue is empty."""
+    def default(self, path: str, response) -> "Loopback":
+        """The answer for `path` once its queue is empty: a Response, or a function of the
+        Recorded request that returns one (a server that answers by content)."""
         with self._lock:
             self._defaults[path] = response
         return self
@@ -279,13 +280,17 @@ class Loopback:
         self.stop()
 
     # -- serving -------------------------------------------------------------------------------
-    def _next(self, method: str, path: str) -> Response:
+    def _next(self, record: Recorded) -> Response:
+        method, path = record.method, record.path
         with self._lock:
             queue = self._scripts.get(path)
             if queue:
                 return queue.popleft()
-            if path in self._defaults:
-                return self._defaults[path]
+            default = self._defaults.get(path)
+        if callable(default):
+            return default(record)
+        if default is not None:
+            return default
         builtin = _builtin(method, path)
         if builtin is not None:
             return builtin
@@ -307,7 +312,7 @@ class Loopback:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            response = self._next(handler.command, split.path)
+            response = self._next(record)
             if response.delay:
                 time.sleep(response.delay)
             payload = response.encoded()

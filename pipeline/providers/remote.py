@@ -82,6 +82,8 @@ class RemoteEngine(ABC):
         self._slots = threading.BoundedSemaphore(limits.concurrency)
         self.requests = 0  # sent to the server, retries included
         self.retries = 0
+        self.generated_calls = 0  # calls that reached the provider, retries not counted (cache hits never do)
+        self._count_lock = threading.Lock()
 
     # -- for subclasses ------------------------------------------------------------------------
     @abstractmethod
@@ -97,6 +99,8 @@ class RemoteEngine(ABC):
         from dspy.lm15 import Message, Response, Usage
 
         estimate = _estimate_tokens(request)
+        with self._count_lock:
+            self.generated_calls += 1
         with self._slots:
             try:
                 reply = call_with_retries(lambda: self._attempt(request, estimate), self.limits.retry, self.clock,

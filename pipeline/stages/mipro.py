@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, with_overrides
 from pipeline.datasets import DatasetError, file_sha256, load_examples
+from pipeline.stages import mipro_budget
 
 NAME = "mipro"
 TITLE = "MIPROv2 optimization"
@@ -41,15 +42,16 @@ def plan(ws, overrides: dict) -> dict:
     if stage.minibatch and stage.minibatch_size > n_val:
         raise ConfigError(f"mipro: minibatch_size {stage.minibatch_size} is larger than the validation set "
                           f"({n_val}): lower it or set minibatch = false")
-    return {
+    config = {
         **stage.model_dump(),
         "provider_config": provider.model_dump(),
         "prompt_provider_config": prompt.model_dump(),
         "train": str(train), "train_sha256": file_sha256(train), "train_examples": n_train,
         "val": str(val), "val_sha256": file_sha256(val), "val_examples": n_val,
-        # the default program's full evaluation, then one per trial (known only without auto/minibatch)
-        "planned_evaluations": None if stage.auto or stage.minibatch else stage.num_trials + 1,
     }
+    config["projection"] = mipro_budget.projection(ws.db(), config)
+    config["planned_evaluations"] = config["projection"]["evaluations"]
+    return config
 
 
 def check_resumable(ws, config: dict) -> None:
@@ -62,7 +64,7 @@ def check_resumable(ws, config: dict) -> None:
 class TrialRecorder:
     """A DSPy callback: one row per evaluation MIPROv2 makes, written as it ends."""
 
-    def __init__(self, ctx, indices: dict):
+    def __init__(self, ctx, indices: dict, engines: list):
         from dspy.utils.callback import BaseCallback
 
         recorder = self
@@ -75,7 +77,7 @@ class TrialRecorder:
                 recorder.ended(call_id, outputs, exception)
 
             def on_lm_start(self, call_id, instance, inputs):
-                recorder.count("lm_calls")
+                recorder.count("calls")
 
             def on_adapter_parse_end(self, call_id, outputs, exception=None):
                 if exception is not None:
@@ -86,7 +88,8 @@ class TrialRecorder:
         self.indices = indices  # trial number -> (instruction, demos), filled by the trial hook
         self.lock = threading.Lock()
         self.open: dict[str, tuple] = {}
-        self.counts = {"lm_calls": 0, "parse_failures": 0}
+        self.engines = engines
+        self.counts = {"calls": 0, "parse_failures": 0}
         self.evaluation = 0
         self.best_full: float | None = None
         self.default_score: float | None = None
@@ -95,40 +98,54 @@ class TrialRecorder:
         with self.lock:
             self.counts[what] += 1
 
+    def snapshot(self) -> dict:
+        """Counts so far. `lm_calls` reached the model; the other calls were answered by the cache."""
+        made = sum(engine.generated_calls for engine in self.engines)
+        return {"lm_calls": made, "cache_hits": max(0, self.counts["calls"] - made),
+                "parse_failures": self.counts["parse_failures"]}
+
     def started(self, call_id, inputs) -> None:
         metadata = inputs.get("callback_metadata") or {}
         examples = len(inputs.get("devset") or [])
         with self.lock:
-            self.open[call_id] = (metadata.get("metric_key"), time.monotonic(), examples, dict(self.counts))
+            self.open[call_id] = (metadata.get("metric_key"), time.monotonic(), examples, self.snapshot())
 
     def ended(self, call_id, outputs, exception) -> None:
         from state import runs as store
 
         with self.lock:
-            key, started, examples, before = self.open.pop(call_id, (None, time.monotonic(), 0, dict(self.counts)))
+            now = self.snapshot()
+            key, started, examples, before = self.open.pop(call_id, (None, time.monotonic(), 0, now))
             self.evaluation += 1
             evaluation = self.evaluation
             kind = "minibatch" if key == "eval_minibatch" else "full"
             score = None if exception is not None or outputs is None else round(outputs.score / 100, 6)
             if kind == "full" and score is not None:
                 self.best_full = score if self.best_full is None else max(self.best_full, score)
-            parse_failures = self.counts["parse_failures"] - before["parse_failures"]
+            parse_failures = now["parse_failures"] - before["parse_failures"]
             # Evaluate scores a failed example 0 with an empty prediction; parse failures are counted apart.
             failed = sum(1 for _, prediction, _ in (getattr(outputs, "results", None) or [])
                          if prediction is None or not list(prediction.keys()))
-            trial = self.indices.get("current") if evaluation > 1 and (
-                kind == "minibatch" or not self.indices["minibatch"]) else None
-            chosen = self.indices.get(trial, (None, None)) if trial else (None, None)
+            # Trial numbers are MIPROv2's own (its log's "Trial 4 / 12"): 1 is the unoptimized
+            # program; with minibatches, a full evaluation is its periodic check of the
+            # best-averaging candidate, numbered after the trial that triggered it.
+            trial, chosen = 1, (None, None)
+            if evaluation > 1 and (kind == "minibatch" or not self.indices["minibatch"]):
+                trial = self.indices.get("current")
+                chosen = self.indices.get(trial, (None, None))
+            elif evaluation > 1:
+                trial, chosen = self.indices.get("full", (None, (None, None)))
             if evaluation == 1:
                 self.default_score = score
             row = {"evaluation": evaluation, "trial": trial, "kind": kind, "score": score,
                    "best_full": self.best_full, "examples": examples, "instruction": chosen[0], "demos": chosen[1],
                    "duration_s": time.monotonic() - started,
-                   "lm_calls": self.counts["lm_calls"] - before["lm_calls"],
+                   "lm_calls": now["lm_calls"] - before["lm_calls"],
+                   "cache_hits": now["cache_hits"] - before["cache_hits"],
                    "parse_failures": parse_failures, "errors": max(0, failed - parse_failures)}
         store.put_trial(self.ctx.db, self.ctx.run.id, row)
         failures = f", {row['parse_failures']} parse failures" if row["parse_failures"] else ""
-        self.ctx.log.info("evaluation %s (%s, trial %s): %s%s", evaluation, kind, trial or "-",
+        self.ctx.log.info("evaluation %s (%s, trial %s): %s%s", evaluation, kind, trial,
                           "failed" if score is None else f"{score:.3f}", failures)
         self.ctx.progress(evaluation, self.ctx.config.get("planned_evaluations"))
 
@@ -147,7 +164,7 @@ def _optimizer_class(ctx, recorder: TrialRecorder):
                     store.put_candidates(ctx.db, ctx.run.id, "demos", [
                         json.dumps([dict(d) for d in demos], default=str) for demos in demo_candidates[0]])
                 recorder.indices["instructions"] = True
-            if ctx.cancelled:
+            if ctx.cancel_requested_now():
                 trial.study.stop()  # finishes this trial, then returns the best program so far
             chosen = super()._select_and_insert_instructions_and_demos(
                 candidate_program, instruction_candidates, demo_candidates, trial, trial_logs, trial_num)
@@ -155,6 +172,20 @@ def _optimizer_class(ctx, recorder: TrialRecorder):
             recorder.indices[trial_num] = (raw.get("0_predictor_instruction"), raw.get("0_predictor_demos"))
             recorder.indices["current"] = trial_num
             return chosen
+
+        def _perform_full_evaluation(self, trial_num, adjusted_num_trials, param_score_dict,
+                                     fully_evaled_param_combos, *args, **kwargs):
+            from dspy.teleprompt.utils import get_program_with_highest_avg_score
+
+            # The same (pure) choice MIPROv2 is about to make, to name the candidates evaluated.
+            try:
+                params = get_program_with_highest_avg_score(param_score_dict, fully_evaled_param_combos)[3]
+                chosen = (params.get("0_predictor_instruction"), params.get("0_predictor_demos"))
+            except ValueError:
+                chosen = (None, None)
+            recorder.indices["full"] = (trial_num + 1, chosen)
+            return super()._perform_full_evaluation(trial_num, adjusted_num_trials, param_score_dict,
+                                                    fully_evaled_param_combos, *args, **kwargs)
 
     return RecordedMIPROv2
 
@@ -178,7 +209,7 @@ def run(ctx) -> dict:
     prompt_lm = build_lm(cfg["prompt_provider_config"], cfg["prompt_provider"] or cfg["provider"])
     store.clear_trials(ctx.db, ctx.run.id)
     indices: dict = {"minibatch": cfg["minibatch"]}
-    recorder = TrialRecorder(ctx, indices)
+    recorder = TrialRecorder(ctx, indices, [task_lm.engine] + ([prompt_lm.engine] if prompt_lm.engine is not task_lm.engine else []))
     dspy.configure(lm=task_lm, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False), callbacks=[recorder.callback])
     ctx.log.info("MIPROv2: %s train, %s validation examples, task %s, proposer %s", len(train), len(val),
                  task_lm.model, prompt_lm.model)
@@ -205,8 +236,7 @@ def run(ctx) -> dict:
     summary = {
         "best_score": manifest["metadata"]["score"],
         "evaluations": recorder.evaluation,
-        "lm_calls": recorder.counts["lm_calls"],
-        "parse_failures": recorder.counts["parse_failures"],
+        **recorder.snapshot(),
         "demos": manifest["demos"],
         "program": f"programs/{name}",
         "fingerprint": manifest["fingerprint"],
