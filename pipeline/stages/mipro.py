@@ -62,7 +62,13 @@ def check_resumable(ws, config: dict) -> None:
 
 
 class TrialRecorder:
-    """A DSPy callback: one row per evaluation MIPROv2 makes, written as it ends."""
+    """One row per evaluation MIPROv2 makes, written as it ends.
+
+    Evaluations are seen through DSPy's callbacks (`on_evaluate_start/end`, attached to
+    MIPROv2's Evaluate by the subclass). Calls and parse failures are counted by the
+    adapter (`adapter()`), not by callbacks: DSPy would dispatch every LM and parse call to
+    a callback, which costs more than the whole recording (bench/bench_mipro.py).
+    """
 
     def __init__(self, ctx, indices: dict, engines: list):
         from dspy.utils.callback import BaseCallback
@@ -75,13 +81,6 @@ class TrialRecorder:
 
             def on_evaluate_end(self, call_id, outputs, exception=None):
                 recorder.ended(call_id, outputs, exception)
-
-            def on_lm_start(self, call_id, instance, inputs):
-                recorder.count("calls")
-
-            def on_adapter_parse_end(self, call_id, outputs, exception=None):
-                if exception is not None:
-                    recorder.count("parse_failures")
 
         self.callback = Callback()
         self.ctx = ctx
@@ -97,6 +96,27 @@ class TrialRecorder:
     def count(self, what: str) -> None:
         with self.lock:
             self.counts[what] += 1
+
+    def adapter(self):
+        """DSPy's ChatAdapter (no JSON fallback), counting each call and each parse failure."""
+        import dspy
+        from dspy.utils.exceptions import AdapterParseError
+
+        recorder = self
+
+        class CountingChatAdapter(dspy.ChatAdapter):
+            def __call__(self, *args, **kwargs):
+                recorder.count("calls")  # one LM call: no fallback adapter, n = 1
+                return super().__call__(*args, **kwargs)
+
+            def parse(self, signature, completion):
+                try:
+                    return super().parse(signature, completion)
+                except AdapterParseError:
+                    recorder.count("parse_failures")
+                    raise
+
+        return CountingChatAdapter(use_json_adapter_fallback=False)
 
     def snapshot(self) -> dict:
         """Counts so far. `lm_calls` reached the model; the other calls were answered by the cache."""
@@ -173,6 +193,12 @@ def _optimizer_class(ctx, recorder: TrialRecorder):
             recorder.indices["current"] = trial_num
             return chosen
 
+        def _optimize_prompt_parameters(self, program, instruction_candidates, demo_candidates, evaluate,
+                                        *args, **kwargs):
+            evaluate.callbacks = [recorder.callback]  # each evaluation reports to the recorder
+            return super()._optimize_prompt_parameters(program, instruction_candidates, demo_candidates,
+                                                        evaluate, *args, **kwargs)
+
         def _perform_full_evaluation(self, trial_num, adjusted_num_trials, param_score_dict,
                                      fully_evaled_param_combos, *args, **kwargs):
             from dspy.teleprompt.utils import get_program_with_highest_avg_score
@@ -190,11 +216,31 @@ def _optimizer_class(ctx, recorder: TrialRecorder):
     return RecordedMIPROv2
 
 
-def run(ctx) -> dict:
+def optimize(optimizer_class, cfg: dict, task_lm, prompt_lm, train: list, val: list, recorder=None):
+    """MIPROv2 itself, as configured: the one place its parameters are passed (the
+    benchmark of the recording overhead calls it with and without the recorder).
+
+    No global DSPy callbacks: DSPy would dispatch every module call of every example to
+    them, which alone costs ~9 % of a run on an instant LM (bench/bench_mipro.py)."""
     import dspy
 
     from pipeline.metric import product_owner_metric
     from pipeline.program import ProductOwnerProgram
+
+    adapter = recorder.adapter() if recorder else dspy.ChatAdapter(use_json_adapter_fallback=False)
+    dspy.configure(lm=task_lm, adapter=adapter, callbacks=[])
+    optimizer = optimizer_class(
+        metric=product_owner_metric, prompt_model=prompt_lm, task_model=task_lm, auto=cfg["auto"],
+        num_candidates=None if cfg["auto"] else cfg["num_candidates"],
+        max_bootstrapped_demos=cfg["max_bootstrapped_demos"], max_labeled_demos=cfg["max_labeled_demos"],
+        num_threads=cfg["threads"], seed=cfg["seed"], verbose=False)
+    return optimizer.compile(ProductOwnerProgram(), trainset=train, valset=val, seed=cfg["seed"],
+                             num_trials=None if cfg["auto"] else cfg["num_trials"], minibatch=cfg["minibatch"],
+                             minibatch_size=cfg["minibatch_size"],
+                             minibatch_full_eval_steps=cfg["minibatch_full_eval_steps"])
+
+
+def run(ctx) -> dict:
     from pipeline.programs import save_program
     from pipeline.providers import build_lm, configure_dspy_cache
     from pipeline.runner import RunCancelled
@@ -210,18 +256,9 @@ def run(ctx) -> dict:
     store.clear_trials(ctx.db, ctx.run.id)
     indices: dict = {"minibatch": cfg["minibatch"]}
     recorder = TrialRecorder(ctx, indices, [task_lm.engine] + ([prompt_lm.engine] if prompt_lm.engine is not task_lm.engine else []))
-    dspy.configure(lm=task_lm, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False), callbacks=[recorder.callback])
     ctx.log.info("MIPROv2: %s train, %s validation examples, task %s, proposer %s", len(train), len(val),
                  task_lm.model, prompt_lm.model)
-    optimizer = _optimizer_class(ctx, recorder)(
-        metric=product_owner_metric, prompt_model=prompt_lm, task_model=task_lm, auto=cfg["auto"],
-        num_candidates=None if cfg["auto"] else cfg["num_candidates"],
-        max_bootstrapped_demos=cfg["max_bootstrapped_demos"], max_labeled_demos=cfg["max_labeled_demos"],
-        num_threads=cfg["threads"], seed=cfg["seed"], verbose=False)
-    compile_args = {"num_trials": None if cfg["auto"] else cfg["num_trials"]}
-    best = optimizer.compile(ProductOwnerProgram(), trainset=train, valset=val, seed=cfg["seed"],
-                             minibatch=cfg["minibatch"], minibatch_size=cfg["minibatch_size"],
-                             minibatch_full_eval_steps=cfg["minibatch_full_eval_steps"], **compile_args)
+    best = optimize(_optimizer_class(ctx, recorder), cfg, task_lm, prompt_lm, train, val, recorder)
     name = f"mipro-{ctx.run.id}"
     manifest = save_program(best, ctx.run_dir / "program", {
         "source": f"run {ctx.run.id} (MIPROv2)", "score": round(best.score / 100, 6) if best.score is not None else None,
