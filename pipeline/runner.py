@@ -66,8 +66,10 @@ class RunContext:
         if self.cancelled:
             raise RunCancelled()
 
-    def progress(self, done: int, total: int | None, message: str | None = None) -> None:
-        store.set_progress(self.db, self.run.id, done, total, message)
+    def progress(self, done: int, total: int | None, message: str | None = None, *, stored: bool = False) -> None:
+        """Report progress; `stored` when the stage already wrote done/total with its unit."""
+        if not stored:
+            store.set_progress(self.db, self.run.id, done, total, message)
         self.events.emit("progress", {"done": done, "total": total, "message": message})
         if self.on_progress:
             self.on_progress(done, total, message)

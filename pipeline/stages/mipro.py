@@ -163,11 +163,12 @@ class TrialRecorder:
                    "lm_calls": now["lm_calls"] - before["lm_calls"],
                    "cache_hits": now["cache_hits"] - before["cache_hits"],
                    "parse_failures": parse_failures, "errors": max(0, failed - parse_failures)}
-        store.put_trial(self.ctx.db, self.ctx.run.id, row)
+        planned = self.ctx.config.get("planned_evaluations")
+        store.put_trial(self.ctx.db, self.ctx.run.id, row, done=evaluation, total=planned)
         failures = f", {row['parse_failures']} parse failures" if row["parse_failures"] else ""
         self.ctx.log.info("evaluation %s (%s, trial %s): %s%s", evaluation, kind, trial,
                           "failed" if score is None else f"{score:.3f}", failures)
-        self.ctx.progress(evaluation, self.ctx.config.get("planned_evaluations"))
+        self.ctx.progress(evaluation, planned, stored=True)
 
 
 def _optimizer_class(ctx, recorder: TrialRecorder):
