@@ -114,6 +114,21 @@ class MiproConfig(Strict):
     val_limit: Int | None = Field(None, ge=1, description="use only the first N validation examples")
 
 
+class TeacherConfig(Strict):
+    provider: str = Field("local", description="the teacher model (a [providers.*] table, e.g. vertex)")
+    program: str | None = Field(None, description="a saved program (programs/NAME) to answer with; "
+                                "default: the program as written")
+    max_records: Int = Field(400, ge=1, description="stop at this many accepted records")
+    min_score: Float = Field(0.85, ge=0.0, le=1.0, description="accept an answer scoring at least this")
+    attempts_per_input: Int = Field(1, ge=1, le=20, description="best-of-k: answers tried per input until one "
+                                    "is accepted (needs temperature > 0)")
+    temperature: Float | None = Field(None, ge=0.0, le=2.0, description="sampling temperature (default: the "
+                                      "provider's)")
+    threads: Int = Field(8, ge=1, le=256, description="inputs answered concurrently (also capped by the "
+                         "provider's limits.concurrency)")
+    pool_limit: Int | None = Field(None, ge=1, description="use only the first N pool inputs")
+
+
 class ConsoleConfig(Strict):
     refresh_s: float = Field(1.0, ge=0.2, le=60, description="how often the console polls the store")
     low_bandwidth: bool = Field(False, description="no animations, refresh every 3 s (also PO_LOW_BANDWIDTH=1)")
@@ -125,6 +140,7 @@ class Config(Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     mipro: MiproConfig = Field(default_factory=MiproConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("providers")

@@ -141,3 +141,42 @@ def trials(db: sqlite_utils.Database, run_id: int) -> list[dict]:
 def candidates(db: sqlite_utils.Database, run_id: int, kind: str) -> list[str]:
     rows = db.query("SELECT content FROM candidates WHERE run_id = ? AND kind = ? ORDER BY idx", [run_id, kind])
     return [r["content"] for r in rows]
+
+
+def _teacher_row(r: dict) -> dict:
+    return {**r, "parts": json.loads(r["parts"] or "{}"), "inputs": json.loads(r["inputs"] or "{}"),
+            "outputs": json.loads(r["outputs"] or "{}")}
+
+
+def teacher_records(db: sqlite_utils.Database, run_id: int, *, accepted_only: bool = False,
+                    recent: int | None = None) -> list[dict]:
+    """Attempts of a teacher run: accepted ones in acceptance order, or the `recent` newest first."""
+    if accepted_only:
+        sql, params = "SELECT * FROM teacher_records WHERE run_id=? AND status='accepted' ORDER BY seq", [run_id]
+    elif recent:
+        sql, params = "SELECT * FROM teacher_records WHERE run_id=? ORDER BY created_at DESC LIMIT ?", [run_id, recent]
+    else:
+        sql, params = "SELECT * FROM teacher_records WHERE run_id=? ORDER BY created_at", [run_id]
+    return [_teacher_row(r) for r in db.query(sql, params)]
+
+
+def teacher_stats(db: sqlite_utils.Database, run_id: int) -> dict:
+    """Counts and sums of a teacher run, in one pass over its rows (for status and the console)."""
+    row = db.execute(
+        """SELECT COUNT(*), SUM(status='accepted'), SUM(status='rejected'), SUM(status='surplus'),
+                  SUM(status='error'), COUNT(DISTINCT input_key), SUM(input_tokens), SUM(output_tokens),
+                  SUM(cost_usd), COUNT(cost_usd), MIN(created_at), MAX(created_at), SUM(attempt = 0)
+           FROM teacher_records WHERE run_id=?""", [run_id]).fetchone()
+    (attempts, accepted, rejected, surplus, errors, inputs, tin, tout, cost, priced, first, last, imported) = row
+    reasons = db.execute(
+        """SELECT CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END
+                  AS why, COUNT(*) AS n
+           FROM teacher_records WHERE run_id=? AND status IN ('rejected', 'error') GROUP BY why ORDER BY n DESC""",
+        [run_id]).fetchall()
+    scores = [r[0] for r in db.execute(
+        "SELECT score FROM teacher_records WHERE run_id=? AND score IS NOT NULL AND attempt > 0", [run_id])]
+    return {"attempts": attempts or 0, "accepted": accepted or 0, "rejected": rejected or 0,
+            "surplus": surplus or 0, "errors": errors or 0, "inputs": inputs or 0, "imported": imported or 0,
+            "input_tokens": tin or 0, "output_tokens": tout or 0,
+            "cost_usd": cost if attempts and priced == attempts else None,
+            "first_at": first, "last_at": last, "reasons": [(why, n) for why, n in reasons], "scores": scores}

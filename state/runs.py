@@ -141,11 +141,16 @@ class EventBuffer:
         return len(batch)
 
 
-def put_trial(db: sqlite_utils.Database, run_id: int, row: dict) -> None:
-    record = {"run_id": run_id, **row, "created_at": time.time()}
+def put_trial(db: sqlite_utils.Database, run_id: int, row: dict, *, done: int | None = None,
+              total: int | None = None) -> None:
+    """One evaluation of a MIPROv2 run, and (given `done`) the run's progress, in one transaction."""
+    now = time.time()
+    record = {"run_id": run_id, **row, "created_at": now}
     columns, marks = ", ".join(record), ", ".join("?" for _ in record)
     with write(db) as conn:
         conn.execute(f"INSERT OR REPLACE INTO trials ({columns}) VALUES ({marks})", tuple(record.values()))
+        if done is not None:
+            conn.execute("UPDATE runs SET done=?, total=?, heartbeat_at=? WHERE id=?", (done, total, now, run_id))
 
 
 def put_candidates(db: sqlite_utils.Database, run_id: int, kind: str, contents: list[str]) -> None:
@@ -158,3 +163,39 @@ def clear_trials(db: sqlite_utils.Database, run_id: int) -> None:
     """A resumed MIPROv2 run replays from the LM cache and records its trials again."""
     with write(db) as conn:
         conn.execute("DELETE FROM trials WHERE run_id = ?", (run_id,))
+
+
+TEACHER_COLUMNS = ("input_key", "attempt", "example_id", "status", "score", "reason", "parts", "inputs", "outputs",
+                   "latency_s", "input_tokens", "output_tokens", "cost_usd", "model")
+
+
+def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, target: int) -> tuple[str, int | None]:
+    """Store one teacher attempt; an accepted one is numbered 1..target in the same
+    transaction, so it is durable before it is counted. An acceptance once `target` records
+    are accepted is kept as `surplus` (paid for, not counted). Returns (status, seq).
+    An attempt already stored (a replay after a crash) is left as it was."""
+    record = {k: row.get(k) for k in TEACHER_COLUMNS}
+    for key in ("parts", "inputs", "outputs"):
+        record[key] = json.dumps(record[key] if record[key] is not None else {}, sort_keys=True)
+    record["input_tokens"] = record["input_tokens"] or 0
+    record["output_tokens"] = record["output_tokens"] or 0
+    with write(db) as conn:
+        stored = conn.execute("SELECT status, seq FROM teacher_records WHERE run_id=? AND input_key=? AND attempt=?",
+                              (run_id, record["input_key"], record["attempt"])).fetchone()
+        if stored:
+            return stored[0], stored[1]
+        seq = None
+        if record["status"] == "accepted":
+            taken = conn.execute("SELECT 1 FROM teacher_records WHERE run_id=? AND input_key=? AND status='accepted'",
+                                 (run_id, record["input_key"])).fetchone()
+            count = conn.execute("SELECT COUNT(*) FROM teacher_records WHERE run_id=? AND status='accepted'",
+                                 (run_id,)).fetchone()[0]
+            if taken or count >= target:
+                record["status"] = "surplus"
+                record["reason"] = "input already accepted" if taken else f"target of {target} already reached"
+            else:
+                seq = count + 1
+        record.update(run_id=run_id, seq=seq, created_at=time.time())
+        columns, marks = ", ".join(record), ", ".join("?" for _ in record)
+        conn.execute(f"INSERT INTO teacher_records ({columns}) VALUES ({marks})", tuple(record.values()))
+        return record["status"], seq

@@ -123,7 +123,39 @@ def _v4_trial_cache_hits(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE trials ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0")
 
 
-MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits]
+def _v5_teacher_records(conn: sqlite3.Connection) -> None:
+    _execute_each(
+        conn,
+        """
+        CREATE TABLE teacher_records (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            input_key TEXT NOT NULL,         -- sha256 of the inputs: the identity of an input
+            attempt INTEGER NOT NULL,        -- 1..attempts_per_input (0 for an imported record)
+            example_id TEXT NOT NULL,        -- the pool's id, for people
+            status TEXT NOT NULL,            -- accepted, rejected, surplus (accepted after the target), error
+            seq INTEGER,                     -- 1..N in order of acceptance; NULL unless accepted
+            score REAL,
+            reason TEXT,                     -- why rejected: failed metric parts, parse failure, provider error
+            parts TEXT,                      -- JSON
+            inputs TEXT NOT NULL,            -- JSON
+            outputs TEXT,                    -- JSON: the fields, or the raw text that failed to parse
+            latency_s REAL NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,                   -- NULL when the price is unknown
+            model TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, input_key, attempt)
+        );
+        CREATE UNIQUE INDEX teacher_one_accept ON teacher_records(run_id, input_key) WHERE status = 'accepted';
+        CREATE UNIQUE INDEX teacher_seq ON teacher_records(run_id, seq) WHERE seq IS NOT NULL;
+        CREATE INDEX teacher_recent ON teacher_records(run_id, created_at);
+        """,
+    )
+
+
+MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits,
+              _v5_teacher_records]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
