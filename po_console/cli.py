@@ -78,7 +78,7 @@ def init(
 
 @app.command("run")
 def run_stage(
-    stage: str = typer.Argument(..., help="baseline (mipro, teacher, finetune, validation, integration: later)"),
+    stage: str = typer.Argument(..., help="baseline, mipro or teacher (finetune, validation, integration: later)"),
     detach: bool = typer.Option(False, "--detach", "-d", help="run in the background; survives logout; prints the run id"),
     resume_run: Optional[int] = typer.Option(None, "--resume", metavar="RUN", help="continue this run instead of starting one"),
     threads: Optional[int] = typer.Option(None, "--threads", help="examples evaluated concurrently"),
@@ -86,6 +86,9 @@ def run_stage(
     candidates: Optional[int] = typer.Option(None, "--candidates", help="mipro: instruction/demo candidates"),
     trials: Optional[int] = typer.Option(None, "--trials", help="mipro: optimization trials"),
     auto: Optional[str] = typer.Option(None, "--auto", help="mipro: light, medium or heavy"),
+    max_records: Optional[int] = typer.Option(None, "--max-records", help="teacher: stop at N accepted records"),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="teacher: accept answers scoring >= S"),
+    attempts: Optional[int] = typer.Option(None, "--attempts", help="teacher: answers tried per input (best of k)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check the config and print the plan (for mipro: "
                                  "evaluations, LM calls, projected time and money); start nothing"),
@@ -98,6 +101,7 @@ def run_stage(
       po run baseline --limit 5        # a quick look
       po run baseline --detach         # keep going after you log out; then: po logs RUN -f
       po run mipro --dry-run           # what an optimization will cost, before paying for it
+      po run teacher --max-records 400 --min-score 0.85 --detach
     """
     from pipeline import control
 
@@ -105,9 +109,12 @@ def run_stage(
     from pipeline.stages import LIMIT_KEY
 
     given = {"threads": threads, LIMIT_KEY.get(stage, "limit"): limit, "num_candidates": candidates,
-             "num_trials": trials, "auto": auto}
+             "num_trials": trials, "auto": auto, "max_records": max_records, "min_score": min_score,
+             "attempts_per_input": attempts}
     if stage != "mipro" and any(given[k] is not None for k in ("num_candidates", "num_trials", "auto")):
         raise click.UsageError("--candidates, --trials and --auto are options of `po run mipro`")
+    if stage != "teacher" and any(given[k] is not None for k in ("max_records", "min_score", "attempts_per_input")):
+        raise click.UsageError("--max-records, --min-score and --attempts are options of `po run teacher`")
     overrides = {k: v for k, v in given.items() if v is not None}
     if resume_run is not None:
         if overrides or dry_run:
@@ -366,6 +373,63 @@ def program_import(
     out.print(f"imported as programs/{name} (fingerprint {manifest['fingerprint'][:12]})")
     for item in lacks:
         out.print(f"  lacks {item}")
+
+
+teacher_app = typer.Typer(help="Import and export teacher data sets.", no_args_is_help=True)
+app.add_typer(teacher_app, name="teacher")
+
+
+@teacher_app.command("import")
+def teacher_import(
+    path: Path = typer.Argument(..., help="a JSONL data set, e.g. the old script's po_teacher_dataset.jsonl"),
+    run_id: Optional[int] = typer.Option(None, "--run", metavar="RUN", help="import into this teacher run "
+                                         "(default: a new one with [teacher] from po.toml)"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="import the good lines even when some are bad"),
+    max_records: Optional[int] = typer.Option(None, "--max-records", help="target of a new run"),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="threshold of a new run"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Continue a data set made elsewhere: each record is scored again with this workspace's
+    metric and kept when it passes; `po resume RUN` then generates the rest.
+
+    \b
+    Lines are {"inputs": {...}, "outputs": {...}} or the six fields at the top level
+    (concept, requirements_yaml, existing_vision, product_vision, product_owner_review),
+    optional "id" and "teacher_model".
+    """
+    from pipeline.stages.teacher import import_dataset
+
+    overrides = {k: v for k, v in (("max_records", max_records), ("min_score", min_score)) if v is not None}
+    if overrides and run_id is not None:
+        raise click.UsageError("--max-records/--min-score set up a new run: drop them with --run")
+    result = import_dataset(_ws(), path, run_id=run_id, skip_bad=skip_bad, overrides=overrides)
+    if as_json:
+        return _print_json(result)
+    out.print(f"run {result['run_id']}: read {result['read']} records: {result['accepted']} accepted, "
+              f"{result['rejected']} below min_score now, {result['surplus']} beyond the target or repeated; "
+              f"{result['accepted_total']} of {result['target']} accepted in all")
+    for line in result["bad_lines"]:
+        err.print(f"skipped {line}", highlight=False)
+    out.print(f"continue: po resume {result['run_id']}")
+
+
+@teacher_app.command("export")
+def teacher_export(
+    run_id: int = typer.Argument(..., metavar="RUN"),
+    to: Optional[Path] = typer.Option(None, "--out", help="default: artifacts/RUN/po_teacher_dataset.jsonl"),
+) -> None:
+    """Write a teacher run's accepted records as JSONL, from the store (same store, same bytes)."""
+    from pipeline import teacher
+    from state import read
+
+    ws = _ws()
+    db = ws.db(readonly=True)
+    run = read.get_run(db, run_id)
+    if run is None or run.stage != "teacher":
+        raise click.UsageError(f"run {run_id} is not a teacher run (see `po runs`)")
+    records = read.teacher_records(db, run_id, accepted_only=True)
+    path = teacher.write_export(records, to or ws.run_dir(run_id) / teacher.EXPORT_NAME)
+    out.print(f"wrote {len(records)} records to {path}")
 
 
 @app.command()

@@ -165,9 +165,15 @@ def teacher_stats(db: sqlite_utils.Database, run_id: int) -> dict:
     row = db.execute(
         """SELECT COUNT(*), SUM(status='accepted'), SUM(status='rejected'), SUM(status='surplus'),
                   SUM(status='error'), COUNT(DISTINCT input_key), SUM(input_tokens), SUM(output_tokens),
-                  SUM(cost_usd), COUNT(cost_usd), MIN(created_at), MAX(created_at), SUM(attempt = 0)
+                  SUM(cost_usd), SUM(cost_usd IS NOT NULL OR attempt = 0), MIN(created_at), MAX(created_at),
+                  SUM(attempt = 0), SUM(attempt = 0 AND status = 'accepted')
            FROM teacher_records WHERE run_id=?""", [run_id]).fetchone()
-    (attempts, accepted, rejected, surplus, errors, inputs, tin, tout, cost, priced, first, last, imported) = row
+    (attempts, accepted, rejected, surplus, errors, inputs, tin, tout, cost, priced, first, last, imported,
+     accepted_imported) = row
+    # Throughput over the latest generated attempts (a pause before a resume falls out of the window).
+    recent = [r[0] for r in db.execute("SELECT created_at FROM teacher_records WHERE run_id=? AND attempt > 0 "
+                                       "ORDER BY created_at DESC LIMIT 101", [run_id])]
+    per_attempt = (recent[0] - recent[-1]) / (len(recent) - 1) if len(recent) > 1 else None
     reasons = db.execute(
         """SELECT CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END
                   AS why, COUNT(*) AS n
@@ -177,6 +183,7 @@ def teacher_stats(db: sqlite_utils.Database, run_id: int) -> dict:
         "SELECT score FROM teacher_records WHERE run_id=? AND score IS NOT NULL AND attempt > 0", [run_id])]
     return {"attempts": attempts or 0, "accepted": accepted or 0, "rejected": rejected or 0,
             "surplus": surplus or 0, "errors": errors or 0, "inputs": inputs or 0, "imported": imported or 0,
-            "input_tokens": tin or 0, "output_tokens": tout or 0,
-            "cost_usd": cost if attempts and priced == attempts else None,
-            "first_at": first, "last_at": last, "reasons": [(why, n) for why, n in reasons], "scores": scores}
+            "accepted_imported": accepted_imported or 0, "input_tokens": tin or 0, "output_tokens": tout or 0,
+            "cost_usd": (cost or 0.0) if attempts and priced == attempts else None,
+            "first_at": first, "last_at": last, "seconds_per_attempt": per_attempt,
+            "reasons": [(why, n) for why, n in reasons], "scores": scores}

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 
-from tests.loopback import openai_chat
+from tests.loopback import openai_chat, openai_error
 
 _MARKER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 _ID = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d{1,5}\b")
@@ -56,6 +56,8 @@ def openai_responder(delay: float = 0.0):
     """A loopback default for /v1/chat/completions answering with `answer`."""
 
     def respond(record):
+        if not isinstance(record.body, dict):  # a client killed while sending
+            return openai_error(400, "request body is not JSON")
         text = answer(record.body["messages"])
         prompt = sum(len(m["content"]) for m in record.body["messages"]) // 4
         return openai_chat(text, model=record.body.get("model", "m"), prompt_tokens=prompt,

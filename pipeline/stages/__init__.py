@@ -22,11 +22,12 @@ PIPELINE: list[tuple[str, str]] = [
     ("validation", "Validation"),
     ("integration", "Integration"),
 ]
-BUILT = {"baseline": "pipeline.stages.baseline", "mipro": "pipeline.stages.mipro"}
+BUILT = {"baseline": "pipeline.stages.baseline", "mipro": "pipeline.stages.mipro",
+         "teacher": "pipeline.stages.teacher"}
 
 
 # The "only the first N examples" option of each stage that evaluates examples.
-LIMIT_KEY = {"baseline": "limit", "mipro": "val_limit"}
+LIMIT_KEY = {"baseline": "limit", "mipro": "val_limit", "teacher": "pool_limit"}
 
 
 class UnknownStage(ValueError):

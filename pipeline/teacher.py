@@ -1,0 +1,173 @@
+"""Teacher records: the accept/reject decision, the JSONL data set the fine-tune stage
+reads, and the import of a data set made by the team's old script.
+
+An input is identified by a hash of its three input fields, not by its id: the old
+script's files and a grown pool name inputs differently, and an input must never be
+accepted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS, DatasetError
+from pipeline.metric import WEIGHTS
+
+EXPORT_NAME = "po_teacher_dataset.jsonl"
+
+
+def input_key(inputs: dict) -> str:
+    canonical = json.dumps({k: inputs.get(k) or "" for k in INPUT_FIELDS}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def accepts(score: float, min_score: float) -> bool:
+    """Scores are rounded to 4 decimals by the metric; the threshold is compared the same way,
+    so 0.85 passes 0.85 and 0.8499 does not, whatever the float sum behind them."""
+    return round(score, 4) >= round(min_score, 4)
+
+
+def decide(row: dict, min_score: float) -> tuple[str, str | None]:
+    """(status, reason) of one evaluated attempt (a row from `evaluate_one`)."""
+    if row["status"] == "parse_failure":
+        return "rejected", f"parse failure: {row.get('error') or 'the answer lacks a field'}"
+    if row["status"] == "error":
+        return "rejected", f"error: {row.get('error')}"
+    if accepts(row["score"], min_score):
+        return "accepted", None
+    return "rejected", failed_parts(row["parts"])
+
+
+def failed_parts(parts: dict) -> str:
+    """`requirement_coverage: 0.25 (length_bounds 0.50)`: the part that cost the most score
+    first (its name before the colon is what rejection reasons are ranked by)."""
+    lost = sorted(((WEIGHTS.get(name, 0) * (1 - value), name, value) for name, value in parts.items() if value < 1),
+                  reverse=True)
+    if not lost:
+        return "below threshold"
+    (_, name, value), rest = lost[0], lost[1:]
+    others = ", ".join(f"{n} {v:.2f}" for _, n, v in rest)
+    return f"{name}: {value:.2f}" + (f" ({others})" if others else "")
+
+
+# -- the data set ------------------------------------------------------------------------------
+
+def export_lines(records: list[dict]) -> bytes:
+    """The JSONL the fine-tune stage consumes, from the store's accepted records in order.
+    Same records, same bytes: keys sorted, no timestamps."""
+    lines = []
+    for r in records:
+        lines.append(json.dumps({
+            "seq": r["seq"], "id": r["example_id"],
+            "inputs": {k: r["inputs"].get(k, "") for k in INPUT_FIELDS},
+            "outputs": {k: r["outputs"].get(k, "") for k in OUTPUT_FIELDS},
+            "score": r["score"], "parts": r["parts"], "teacher_model": r["model"],
+        }, sort_keys=True, ensure_ascii=False))
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def write_export(records: list[dict], path: Path) -> Path:
+    """Written to a temporary file and renamed: a reader never sees half a data set."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(export_lines(records))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+# -- importing the old script's data set -------------------------------------------------------
+
+@dataclass
+class Imported:
+    example_id: str
+    inputs: dict
+    outputs: dict
+    model: str | None
+    line: int
+
+
+def read_import(path: Path, *, skip_bad: bool = False) -> tuple[list[Imported], list[str]]:
+    """Records of a JSONL data set: `{"inputs": {...}, "outputs": {...}}` or the six fields
+    at the top level, optional `id` and `teacher_model`. Bad lines are named; they stop the
+    import unless `skip_bad` (then they come back as the second value)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: not found") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    records, bad = [], []
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            cut = ", cut short?" if number == len(lines) and not text.endswith("\n") else ""
+            bad.append(f"line {number}: not JSON ({exc.msg}{cut})")
+            continue
+        if not isinstance(obj, dict):
+            bad.append(f"line {number}: not a JSON object")
+            continue
+        inputs = obj.get("inputs") if isinstance(obj.get("inputs"), dict) else obj
+        outputs = obj.get("outputs") if isinstance(obj.get("outputs"), dict) else obj
+        missing = [k for k in ("concept", "requirements_yaml") if not isinstance(inputs.get(k), str) or not inputs[k]]
+        missing += [k for k in OUTPUT_FIELDS if not isinstance(outputs.get(k), str) or not outputs[k]]
+        if missing:
+            bad.append(f"line {number}: missing {', '.join(missing)}")
+            continue
+        records.append(Imported(str(obj.get("id") or obj.get("example_id") or f"import-{number}"),
+                                {k: inputs.get(k) or "" for k in INPUT_FIELDS},
+                                {k: outputs[k] for k in OUTPUT_FIELDS}, obj.get("teacher_model"), number))
+    if bad and not skip_bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DatasetError(f"{path}: {len(bad)} bad line{'s' if len(bad) > 1 else ''} ({shown}): fix them, "
+                           f"or pass --skip-bad to import the other {len(records)}")
+    return records, bad
+
+
+# -- projection ------------------------------------------------------------------------------
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% interval of a rate (Wilson): honest with few attempts, never outside [0, 1]."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def projection(stats: dict, target: int) -> dict:
+    """Attempts, time and money still needed to reach `target`, as a range: the acceptance
+    rate's 95% interval, at the attempt rate and cost per attempt measured so far. Imported
+    records count toward the target, not toward the rate."""
+    generated = stats["attempts"] - stats["imported"] - stats["errors"]
+    passed = stats["accepted"] + stats["surplus"] - stats["accepted_imported"]
+    remaining = max(0, target - stats["accepted"])
+    out = {"remaining": remaining, "rate": None, "rate_low": None, "rate_high": None,
+           "attempts_low": None, "attempts_high": None, "seconds_low": None, "seconds_high": None,
+           "usd_low": None, "usd_high": None}
+    if remaining == 0 or generated <= 0:
+        return out
+    low, high = wilson(passed, generated)
+    out.update(rate=passed / generated, rate_low=low, rate_high=high)
+    out["attempts_low"] = math.ceil(remaining / high)
+    out["attempts_high"] = math.ceil(remaining / low) if low > 0 else None  # nothing accepted yet: no bound
+    per_attempt_usd = stats["cost_usd"] / generated if stats.get("cost_usd") is not None else None
+    for end in ("low", "high"):
+        attempts = out[f"attempts_{end}"]
+        if attempts is not None and stats.get("seconds_per_attempt") is not None:
+            out[f"seconds_{end}"] = attempts * stats["seconds_per_attempt"]
+        if attempts is not None and per_attempt_usd is not None:
+            out[f"usd_{end}"] = attempts * per_attempt_usd
+    return out
