@@ -51,7 +51,8 @@ def fake_key(monkeypatch):
 def teacher_ws(tmp_path, server, n, extra="", limits="[providers.teacher.limits]\nconcurrency = 4"):
     ws = tmp_path / "ws"
     po("init", "--demo", ws=ws)
-    text = (ws / "po.toml").read_text() + TEACHER.format(url=server.url, n=n, extra=extra, limits=limits)
+    text = (ws / "po.toml").read_text().split("\n[teacher]\n")[0]  # the demo's [teacher] is replaced
+    text += TEACHER.format(url=server.url, n=n, extra=extra, limits=limits)
     (ws / "po.toml").write_text(text)
     return ws
 
@@ -226,3 +227,22 @@ def teacher_answer(p: dict) -> str:
     return (f"For clinic staff and managers, this product helps them {p['concept'][:60].lower()} so that teams save "
             f"time. It covers {ids(p)} first and keeps the flow familiar, so teams adopt it without retraining and "
             "managers see the outcome in their weekly numbers.")
+
+
+def test_a_short_real_run_on_the_embedded_model_in_the_demo_configuration(demo_ws):
+    """The demo's [teacher] as `po init --demo` writes it (embedded model, temperature 0.8,
+    best of 3, min score 0.55), on the first inputs of the demo pool."""
+    proc = po("run", "teacher", "--max-records", "1", "--limit", "6", "--threads", "2", "--json", ws=demo_ws,
+              check=False, timeout=900)
+    run = json.loads(proc.stdout)
+    db = open_db(demo_ws / "state.db", readonly=True)
+    records = read.teacher_records(db, run["id"])
+    assert records and all(r["model"].startswith("local/smollm2-135m-instruct@") for r in records)
+    assert all(r["status"] in ("accepted", "rejected", "surplus") for r in records)
+    for r in records:  # every attempt scored by the metric, and decided by the threshold
+        assert r["status"] != "rejected" or r["reason"]
+        assert r["score"] is None or (r["status"] == "rejected") == (r["score"] < 0.55)
+    if run["state"] == "succeeded":
+        check_consistent(demo_ws, run["id"], 1, min_score=0.55)
+    else:  # six inputs, best of three, may all score below 0.55: then it says so
+        assert run["error"].startswith("PoolExhausted: pool exhausted: 0 of 1")
