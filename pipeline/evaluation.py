@@ -114,8 +114,9 @@ def evaluate_examples(
         fill()
         while in_flight:
             done, _ = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+            in_flight.difference_update(done)
+            fill()  # before the caller stores the results: the freed slots work meanwhile
             for future in done:
-                in_flight.discard(future)
                 yield future.result()
             fill()
 
