@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS, DatasetError
 from pipeline.metric import WEIGHTS
+from pipeline.units import duration
 
 EXPORT_NAME = "po_teacher_dataset.jsonl"
 
@@ -157,10 +158,12 @@ def projection(stats: dict, target: int) -> dict:
     out = {"remaining": remaining, "rate": None, "rate_low": None, "rate_high": None,
            "attempts_low": None, "attempts_high": None, "seconds_low": None, "seconds_high": None,
            "usd_low": None, "usd_high": None}
-    if remaining == 0 or generated <= 0:
+    if generated <= 0:
         return out
     low, high = wilson(passed, generated)
     out.update(rate=passed / generated, rate_low=low, rate_high=high)
+    if remaining == 0:
+        return out
     out["attempts_low"] = math.ceil(remaining / high)
     out["attempts_high"] = math.ceil(remaining / low) if low > 0 else None  # nothing accepted yet: no bound
     per_attempt_usd = stats["cost_usd"] / generated if stats.get("cost_usd") is not None else None
@@ -171,3 +174,31 @@ def projection(stats: dict, target: int) -> dict:
         if attempts is not None and per_attempt_usd is not None:
             out[f"usd_{end}"] = attempts * per_attempt_usd
     return out
+
+
+def progress_lines(stats: dict, target: int, min_score: float) -> list[str]:
+    """Where a teacher run stands and what reaching the target will take, in plain lines
+    (for `po status RUN`; the console draws the same figures)."""
+    p = projection(stats, target)
+    generated = stats["attempts"] - stats["imported"] - stats["errors"]
+    lines = [f"accepted {stats['accepted']} of {target} (score >= {min_score}) after {stats['attempts']} attempts "
+             f"on {stats['inputs']} inputs" + (f", {stats['imported']} imported" if stats["imported"] else "")]
+    if p["rate"] is not None:
+        lines.append(f"acceptance {p['rate']:.0%} of {generated} attempts (95% CI {p['rate_low']:.0%}-"
+                     f"{p['rate_high']:.0%})")
+    if stats.get("seconds_per_attempt"):
+        lines.append(f"throughput {60 / stats['seconds_per_attempt']:.1f} attempts/min")
+    cost = "unknown (no price)" if stats["cost_usd"] is None else f"${stats['cost_usd']:.2f}"
+    lines.append(f"tokens {stats['input_tokens']:,} in / {stats['output_tokens']:,} out, cost so far {cost}")
+    if p["remaining"] and p["attempts_low"] is not None:
+        high = f"{p['attempts_high']}" if p["attempts_high"] is not None else "?"
+        text = f"to reach {target}: {p['attempts_low']}-{high} more attempts"
+        if p["seconds_low"] is not None:
+            text += f", {duration(p['seconds_low'])}-" + (duration(p["seconds_high"]) if p["seconds_high"] else "?")
+        if p["usd_low"] is not None:
+            text += f", ${p['usd_low']:.2f}-" + (f"${p['usd_high']:.2f}" if p["usd_high"] is not None else "?")
+        lines.append(text)
+    if stats["reasons"]:
+        lines.append("rejected for: " + ", ".join(f"{why} {n}" for why, n in stats["reasons"][:4]))
+    return lines
+

@@ -221,10 +221,20 @@ def status(
         run = read.get_run(db, run_id)
         if run is None:
             raise click.UsageError(f"no run {run_id} in this workspace (see `po runs`)")
+        extra = {}
+        if run.stage == "teacher":
+            from pipeline import teacher
+
+            stats = read.teacher_stats(db, run_id)
+            target = run.config["max_records"]
+            extra = {"teacher": {**stats, "projection": teacher.projection(stats, target)}}
         if as_json:
-            _print_json({**run.to_json(), "artifacts": read.artifacts(db, run_id)})
+            _print_json({**run.to_json(), "artifacts": read.artifacts(db, run_id), **extra})
         else:
             render.print_run(out, run, artifacts=read.artifacts(db, run_id))
+            if extra:
+                for line in teacher.progress_lines(stats, target, run.config["min_score"]):
+                    out.print("  " + line, highlight=False)
         return
     while True:
         latest = read.latest_run_per_stage(db)

@@ -154,6 +154,22 @@ def test_pool_exhausted_ends_clearly_with_what_was_found(tmp_path, server):
                                 f"after 12 attempts on 12 inputs")
     assert "Add inputs to" in run.error and f"po resume {run.id}" in run.error
     assert len((ws / "artifacts" / str(run.id) / teacher.EXPORT_NAME).read_text().splitlines()) == accepted
+    shown = po("status", str(run.id), ws=ws).stdout
+    assert f"accepted {accepted} of 50 (score >= 0.8) after 12 attempts on 12 inputs" in shown
+    assert f"to reach 50: " in shown and "more attempts" in shown  # a range, from the acceptance rate's CI
+    projection = json.loads(po("status", str(run.id), "--json", ws=ws).stdout)["teacher"]["projection"]
+    assert projection["remaining"] == 50 - accepted
+    assert projection["attempts_low"] < (50 - accepted) / projection["rate"] < projection["attempts_high"]
+
+
+def test_the_projection_is_a_range_from_the_acceptance_rate_interval():
+    stats = {"attempts": 100, "imported": 0, "errors": 0, "accepted": 30, "surplus": 0, "accepted_imported": 0,
+             "cost_usd": 2.0, "seconds_per_attempt": 1.5}
+    p = teacher.projection(stats, 400)
+    assert p["rate"] == 0.3 and 0.21 < p["rate_low"] < 0.3 < p["rate_high"] < 0.4
+    assert p["attempts_low"] < 370 / 0.3 < p["attempts_high"]
+    assert p["seconds_low"] == p["attempts_low"] * 1.5 and p["usd_high"] == p["attempts_high"] * 0.02
+    assert teacher.projection({**stats, "accepted": 0}, 400)["attempts_high"] is None  # no acceptance: no bound
 
 
 def test_provider_down_mid_run_fails_cleanly_and_resume_finishes(tmp_path, server):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from pipeline.units import duration
+
 # DSPy's presets: candidates and the validation examples used (more than 50 turns minibatches on).
 AUTO = {"light": (6, 100), "medium": (12, 300), "heavy": (18, 1000)}
 MIN_MINIBATCH_SIZE = 50
@@ -120,7 +122,7 @@ def describe(p: dict, config: dict) -> list[str]:
         lines.append(f"  time and money: not measured yet for {', '.join(dict.fromkeys(missing))}: "
                      f"a baseline run on it measures them ([baseline] provider, then `po run baseline --limit 5`)")
         return lines
-    lo, hi = (_duration(s) for s in p["seconds"])
+    lo, hi = (duration(s) for s in p["seconds"])
     lines.append(f"  time: {lo}-{hi} at {task['seconds_per_call']:.2f} s per call (baseline run {task['run']}), "
                  f"{config['threads']} threads; cache hits make it shorter")
     if p["usd"] is None:
@@ -129,11 +131,3 @@ def describe(p: dict, config: dict) -> list[str]:
         lines.append(f"  money: ${p['usd'][0]:.2f}-${p['usd'][1]:.2f} at ${task['usd_per_call']:.4f} per call")
     return lines
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
