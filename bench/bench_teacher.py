@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from state import read  # noqa: E402
 from state.db import open_db  # noqa: E402
-from tests.conftest import po, po_env, wait_for  # noqa: E402
+from tests.conftest import po, po_env, set_tables, wait_for  # noqa: E402
 from tests.fake_lm import openai_responder  # noqa: E402
 from tests.loopback import OPENAI_CHAT, Loopback  # noqa: E402
 
@@ -54,8 +54,7 @@ pool_limit = {attempts}
 def workspace(root: Path, name: str, url: str, threads: int, attempts: int) -> Path:
     ws = root / name
     po("init", "--demo", ws=ws)
-    text = (ws / "po.toml").read_text().split("\n[teacher]\n")[0]
-    (ws / "po.toml").write_text(text + CONFIG.format(url=url, threads=threads, attempts=attempts))
+    set_tables(ws, CONFIG.format(url=url, threads=threads, attempts=attempts))
     return ws
 
 

@@ -39,9 +39,17 @@ product_owner_review = 450
 provider = "local"
 threads = 4                  # examples evaluated concurrently (the local provider batches them)
 {limit_line}
-{teacher}"""
+{stages}"""
 
-TEACHER_REAL = """
+STAGES_REAL = """
+[mipro]
+# auto = "light"             # DSPy's presets (light/medium/heavy), or the counts below
+num_candidates = 4           # instruction candidates and demo sets
+num_trials = 6
+# prompt_provider = "vertex" # the model that proposes instructions (default: the task model)
+# minibatch = true           # score trials on minibatches of the validation set
+# minibatch_size = 25
+
 [teacher]
 # provider = "vertex"        # the teacher model: a [providers.*] table (gemini-2.5-pro on Vertex AI)
 max_records = 400            # stop at this many accepted records
@@ -51,7 +59,19 @@ threads = 8                  # inputs answered concurrently
 """
 
 # The embedded model is no teacher: 0.85 would accept nothing (measured, see the comment).
-TEACHER_DEMO = """
+STAGES_DEMO = """
+[mipro]
+# Demo settings: a small optimization the embedded model finishes in about two minutes.
+# Real runs: auto = "light" (or medium/heavy), or num_candidates / num_trials; full data.
+provider = "local"
+num_candidates = 2
+num_trials = 3
+max_bootstrapped_demos = 1
+max_labeled_demos = 1
+train_limit = 6
+val_limit = 3
+threads = 4
+
 [teacher]
 # Demo settings for the embedded model, which scores 0.17-0.60 at temperature 0.8 (median
 # 0.45): 0.55 accepts about one attempt in four, so best of 3 keeps about half the inputs.
@@ -125,7 +145,7 @@ def init_workspace(path: str | os.PathLike | None, *, demo: bool, force: bool = 
     for directory in (ws.root, ws.artifacts_dir, ws.cache_dir, ws.root / "data"):
         directory.mkdir(parents=True, exist_ok=True)
     limit = "# limit = 10                 # evaluate only the first N validation examples"
-    ws.config_path.write_text(CONFIG_TEMPLATE.format(limit_line=limit, teacher=TEACHER_DEMO if demo else TEACHER_REAL))
+    ws.config_path.write_text(CONFIG_TEMPLATE.format(limit_line=limit, stages=STAGES_DEMO if demo else STAGES_REAL))
     if demo:
         for name in ("train.jsonl", "val.jsonl", "pool.jsonl"):
             shutil.copyfile(DEMO_DATA / name, ws.root / "data" / name)

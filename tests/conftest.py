@@ -68,5 +68,19 @@ def demo_ws(tmp_path: Path) -> Path:
     return ws
 
 
+def set_tables(ws: Path, toml: str) -> None:
+    """Append `toml` to the workspace's po.toml, first removing the tables it defines
+    (`[mipro]` also removes `[mipro.*]`), so a test replaces the demo's settings."""
+    names = {line.strip()[1:-1] for line in toml.splitlines() if line.strip().startswith("[")}
+    kept, skipping = [], False
+    for line in (ws / "po.toml").read_text().splitlines():
+        if line.startswith("["):
+            table = line.split("]")[0][1:]
+            skipping = any(table == n or table.startswith(n + ".") for n in names)
+        if not skipping:
+            kept.append(line)
+    (ws / "po.toml").write_text("\n".join(kept) + "\n" + toml)
+
+
 def run_json(ws: Path, run_id: int) -> dict:
     return json.loads(po("status", str(run_id), "--json", ws=ws).stdout)

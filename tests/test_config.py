@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import Config, ConfigError, load_config, parse_config
-from pipeline.workspace import CONFIG_TEMPLATE, WorkspaceError, init_workspace, locate
+from pipeline.workspace import CONFIG_TEMPLATE, STAGES_DEMO, STAGES_REAL, WorkspaceError, init_workspace, locate
 
 
 def error_of(text: str, source: str = "po.toml") -> str:
@@ -184,9 +184,17 @@ def test_the_template_shows_the_defaults(tmp_path):
     assert load_config(ws.config_path) == Config()
 
 
-def test_the_template_with_its_limit_line_uncommented_parses():
-    text = CONFIG_TEMPLATE.format(limit_line="limit = 10")
+@pytest.mark.parametrize("stages", [STAGES_REAL, STAGES_DEMO])
+def test_the_template_with_its_limit_line_uncommented_parses(stages):
+    text = CONFIG_TEMPLATE.format(limit_line="limit = 10", stages=stages)
     assert parse_config(text).baseline.limit == 10
+
+
+def test_the_real_template_keeps_the_teams_targets_and_the_demo_says_why_it_differs():
+    assert parse_config(CONFIG_TEMPLATE.format(limit_line="", stages=STAGES_REAL)).teacher.min_score == 0.85
+    demo = parse_config(CONFIG_TEMPLATE.format(limit_line="", stages=STAGES_DEMO))
+    assert demo.teacher.min_score == 0.55 and demo.teacher.attempts_per_input == 3
+    assert "0.17-0.60" in STAGES_DEMO  # the measured range the demo threshold is chosen from
 
 
 def test_init_creates_the_workspace_layout(tmp_path):

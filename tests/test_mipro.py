@@ -11,7 +11,7 @@ import pytest
 
 from state import read
 from state.db import open_db
-from tests.conftest import po
+from tests.conftest import po, set_tables
 
 SMALL = """
 [mipro]
@@ -27,7 +27,7 @@ threads = 2
 
 @pytest.fixture
 def mipro_ws(demo_ws):
-    (demo_ws / "po.toml").write_text((demo_ws / "po.toml").read_text() + SMALL)
+    set_tables(demo_ws, SMALL)
     return demo_ws
 
 
@@ -66,7 +66,7 @@ def test_a_real_mipro_run_records_every_evaluation_and_saves_a_program_that_relo
     ("[mipro]\nnum_trials = 0\n", [], "mipro.num_trials must be >= 1 (got 0)"),
 ])
 def test_bad_settings_are_refused_before_any_lm_call(demo_ws, toml, args, message):
-    (demo_ws / "po.toml").write_text((demo_ws / "po.toml").read_text() + toml)
+    set_tables(demo_ws, toml)
     proc = po("run", "mipro", *args, ws=demo_ws, check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert read.list_runs(open_db(demo_ws / "state.db", readonly=True)) == []

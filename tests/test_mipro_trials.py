@@ -12,7 +12,7 @@ import pytest
 from pipeline.stages.mipro_budget import schedule
 from state import read
 from state.db import open_db
-from tests.conftest import po, wait_for
+from tests.conftest import po, set_tables, wait_for
 from tests.fake_lm import openai_responder
 from tests.loopback import OPENAI_CHAT, Loopback
 
@@ -52,7 +52,7 @@ def fake_key(monkeypatch):
 def fake_ws(tmp_path, name, server, trials=7):
     ws = tmp_path / name
     po("init", "--demo", ws=ws)
-    (ws / "po.toml").write_text((ws / "po.toml").read_text() + MIPRO.format(url=server.url, trials=trials))
+    set_tables(ws, MIPRO.format(url=server.url, trials=trials))
     return ws
 
 

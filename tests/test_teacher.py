@@ -16,7 +16,7 @@ from pipeline import teacher
 from pipeline.metric import WEIGHTS, Score
 from state import read
 from state.db import open_db
-from tests.conftest import po, wait_for
+from tests.conftest import po, set_tables, wait_for
 from tests.fake_lm import openai_responder
 from tests.loopback import OPENAI_CHAT, Loopback, openai_error
 
@@ -51,9 +51,7 @@ def fake_key(monkeypatch):
 def teacher_ws(tmp_path, server, n, extra="", limits="[providers.teacher.limits]\nconcurrency = 4"):
     ws = tmp_path / "ws"
     po("init", "--demo", ws=ws)
-    text = (ws / "po.toml").read_text().split("\n[teacher]\n")[0]  # the demo's [teacher] is replaced
-    text += TEACHER.format(url=server.url, n=n, extra=extra, limits=limits)
-    (ws / "po.toml").write_text(text)
+    set_tables(ws, TEACHER.format(url=server.url, n=n, extra=extra, limits=limits))
     return ws
 
 
