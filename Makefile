@@ -9,15 +9,15 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 
 .PHONY: demo console test install bench clean-demo
 
-# In a terminal: the baseline runs detached and you watch it in the console (q leaves;
-# the run goes on), then its table is printed. Without a terminal (CI, pipes): foreground.
+# In a terminal: the pipeline (baseline, MIPROv2, teacher data set) runs detached and you
+# watch it in the console (q leaves; the runs go on), then where each stage stands is
+# printed. Without a terminal (CI, pipes): in the foreground, stage after stage.
 PO := $(VENV)/bin/po -w $(WORKSPACE)
 demo: $(STAMP)
 	@test -f $(WORKSPACE)/po.toml || $(PO) init --demo
 	@if [ -t 0 ] && [ -t 1 ] && [ -z "$$CI" ]; then \
-	  run=$$($(PO) run baseline --detach --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["run_id"])') && \
-	  $(PO) console && $(PO) status $$run; \
-	else $(PO) run baseline; fi
+	  $(PO) run all --detach && $(PO) console && $(PO) status; \
+	else $(PO) run all; fi
 
 console: $(STAMP)
 	$(PO) console
@@ -40,6 +40,8 @@ $(STAMP): pyproject.toml constraints.txt
 bench: $(STAMP)
 	$(PY) bench/bench_store.py
 	$(PY) bench/bench_local_model.py
+	$(PY) bench/bench_mipro.py
+	$(PY) bench/bench_teacher.py
 
 clean-demo:
 	rm -rf $(WORKSPACE)

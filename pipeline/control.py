@@ -93,6 +93,38 @@ def _start(ws, run_id: int, *, detach: bool, on_progress) -> None:
         execute(ws, run_id, on_progress=on_progress)
 
 
+def chain() -> list[str]:
+    """`po run all`: the built stages, in pipeline order."""
+    from pipeline.stages import BUILT, PIPELINE
+
+    return [name for name, _ in PIPELINE if name in BUILT]
+
+
+def run_chain(ws, on_launch=None) -> list[read.Run]:
+    """Each built stage in order, each a run of its own, in this process (one model load);
+    stops at the first run that does not succeed. `on_launch(stage)` before each."""
+    runs = []
+    for stage in chain():
+        if on_launch:
+            on_launch(stage)
+        run = read.get_run(ws.db(), launch(ws, stage))
+        runs.append(run)
+        if run.state != "succeeded":
+            break
+    return runs
+
+
+def spawn_chain(ws) -> int:
+    """`po run all --detach`: the chain in a new session; its own output goes to
+    artifacts/pipeline.log, each run's to its run.log."""
+    ws.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    with open(ws.artifacts_dir / "pipeline.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.worker", str(ws.root), "all"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=ws.root, close_fds=True)
+    return proc.pid
+
+
 def spawn_worker(ws, run_id: int) -> int:
     """Start the run in a new session: it survives the shell, the terminal and SSH closing."""
     log_path = ws.run_dir(run_id) / "run.log"

@@ -1,4 +1,5 @@
-"""`python -m pipeline.worker WORKSPACE RUN_ID`: the process of a detached run."""
+"""`python -m pipeline.worker WORKSPACE RUN_ID|all`: the process of a detached run, or of
+the whole chain of built stages (`po run all --detach`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ def main(argv: list[str]) -> int:
     from pipeline.runner import execute
     from pipeline.workspace import Workspace
 
-    workspace, run_id = Workspace(Path(argv[0])), int(argv[1])
-    run = execute(workspace, run_id, log_to_stderr=True)
+    workspace = Workspace(Path(argv[0]))
+    if argv[1] == "all":  # `po run all --detach`: every built stage in turn
+        from pipeline.control import run_chain
+
+        runs = run_chain(workspace, on_launch=lambda stage: print(f"starting {stage}", flush=True))
+        for run in runs:
+            print(f"run {run.id} ({run.stage}): {run.state}", flush=True)
+        return 0 if runs and runs[-1].state == "succeeded" else 1
+    run = execute(workspace, int(argv[1]), log_to_stderr=True)
     return 0 if run.state == "succeeded" else 1
 
 

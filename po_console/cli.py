@@ -78,7 +78,8 @@ def init(
 
 @app.command("run")
 def run_stage(
-    stage: str = typer.Argument(..., help="baseline, mipro or teacher (finetune, validation, integration: later)"),
+    stage: str = typer.Argument(..., help="baseline, mipro, teacher, or all of them in order "
+                                "(finetune, validation, integration: later)"),
     detach: bool = typer.Option(False, "--detach", "-d", help="run in the background; survives logout; prints the run id"),
     resume_run: Optional[int] = typer.Option(None, "--resume", metavar="RUN", help="continue this run instead of starting one"),
     threads: Optional[int] = typer.Option(None, "--threads", help="examples evaluated concurrently"),
@@ -102,11 +103,16 @@ def run_stage(
       po run baseline --detach         # keep going after you log out; then: po logs RUN -f
       po run mipro --dry-run           # what an optimization will cost, before paying for it
       po run teacher --max-records 400 --min-score 0.85 --detach
+      po run all --detach              # every stage in order, settings from po.toml
     """
     from pipeline import control
 
     ws = _ws()
     from pipeline.stages import LIMIT_KEY
+
+    if stage == "all":
+        return _run_all(ws, detach, as_json, bool(resume_run or dry_run or any(
+            v is not None for v in (threads, limit, candidates, trials, auto, max_records, min_score, attempts))))
 
     given = {"threads": threads, LIMIT_KEY.get(stage, "limit"): limit, "num_candidates": candidates,
              "num_trials": trials, "auto": auto, "max_records": max_records, "min_score": min_score,
@@ -128,6 +134,26 @@ def run_stage(
     show = None if as_json else (lambda config: _print_plan(err, stage, config))
     return _finish(ws, None, detach, as_json,
                    lambda cb: control.launch(ws, stage, overrides, detach=detach, on_progress=cb, on_plan=show))
+
+
+def _run_all(ws, detach: bool, as_json: bool, options: bool) -> None:
+    """Every built stage in order with po.toml's settings; stops at the first that fails."""
+    from pipeline import control
+
+    if options:
+        raise click.UsageError("`po run all` takes its settings from po.toml: drop the stage options")
+    stages = control.chain()
+    if detach:
+        pid = control.spawn_chain(ws)
+        if as_json:
+            return _print_json({"pid": pid, "stages": stages, "log": str(ws.artifacts_dir / "pipeline.log")})
+        out.print(f"pipeline ({', '.join(stages)}) started in the background (pid {pid}). "
+                  "Watch: po console, or po status --watch")
+        return
+    for stage in stages:
+        if not as_json:
+            err.print(f"[bold]{stage}[/]")
+        _finish(ws, None, False, as_json, lambda cb, stage=stage: control.launch(ws, stage, on_progress=cb))
 
 
 def _print_plan(console, stage: str, config: dict) -> None:
