@@ -191,8 +191,8 @@ def progress_lines(stats: dict, target: int, min_score: float) -> list[str]:
     cost = "unknown (no price)" if stats["cost_usd"] is None else f"${stats['cost_usd']:.2f}"
     lines.append(f"tokens {stats['input_tokens']:,} in / {stats['output_tokens']:,} out, cost so far {cost}")
     if p["remaining"] and p["attempts_low"] is not None:
-        high = f"{p['attempts_high']}" if p["attempts_high"] is not None else "?"
-        text = f"to reach {target}: {p['attempts_low']}-{high} more attempts"
+        high = f"{p['attempts_high']:,}" if p["attempts_high"] is not None else "?"
+        text = f"to reach {target}: {p['attempts_low']:,}-{high} more attempts"
         if p["seconds_low"] is not None:
             text += f", {duration(p['seconds_low'])}-" + (duration(p["seconds_high"]) if p["seconds_high"] else "?")
         if p["usd_low"] is not None:

@@ -152,7 +152,7 @@ def _run_all(ws, detach: bool, as_json: bool, options: bool) -> None:
         return
     for stage in stages:
         if not as_json:
-            err.print(f"[bold]{stage}[/]")
+            err.print(f"== {stage} ==", style="bold", highlight=False)
         _finish(ws, None, False, as_json, lambda cb, stage=stage: control.launch(ws, stage, on_progress=cb))
 
 
