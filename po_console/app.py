@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 
 from textual import on, work
@@ -19,8 +20,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from po_console import keys
 from po_console.messages import ActionDone, RunEnded, StoreSnapshot
-from po_console.panes import BaselinePane, OverviewPane, RunsPane
-from po_console.screens import ConfirmScreen, ExampleScreen, LaunchScreen, RunScreen
+from po_console.panes import BaselinePane, MiproPane, OverviewPane, RunsPane
+from po_console.screens import ConfirmScreen, ExampleScreen, LaunchScreen, ProgramScreen, RunScreen
 from po_console.snapshots import StoreReader, View
 
 LOW_BANDWIDTH_REFRESH_S = 3.0
@@ -46,6 +47,10 @@ class POConsole(App):
         self.running: dict[int, str] = {}  # runs seen running, to notify when they end
         self.first_paint_at: float | None = None
         self._force = False
+        # Cancel and resume ask the pipeline one at a time. control.cancel keeps polling until
+        # it sees the run stop (then SIGTERMs it after 15 s); a resume pressed within that
+        # poll's 0.2 s would reopen the run first, and the cancel would stop the resumed process.
+        self.control_lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=not self.low_bandwidth, icon="po")
@@ -53,7 +58,8 @@ class POConsole(App):
             yield OverviewPane(id="overview")
             yield RunsPane(id="runs")
             yield BaselinePane(id="baseline")
-        yield Footer()
+            yield MiproPane(id="mipro")
+        yield Footer(compact=True)  # every pane's key fits in 80 columns
 
     def on_mount(self) -> None:
         self._trace("mount")
@@ -137,8 +143,11 @@ class POConsole(App):
     def action_show(self, pane: str) -> None:
         while len(self.screen_stack) > 1:
             self.pop_screen()
+        # From the Runs pane, a stage's pane shows the run selected there; else its latest run.
+        chosen = self._selected_run() if self.view.pane == "runs" else None
+        run_id = chosen.id if chosen is not None and chosen.stage == pane else None
         self.query_one(ContentSwitcher).current = pane
-        self._set_view(View(pane, stage=self.view.stage if pane == "runs" else None,
+        self._set_view(View(pane, run_id=run_id, stage=self.view.stage if pane == "runs" else None,
                             state=self.view.state if pane == "runs" else None))
         self.query_one(f"#{pane} DataTable", DataTable).focus()
 
@@ -173,6 +182,16 @@ class POConsole(App):
             result = self.query_one(BaselinePane).selected_result()
             if result:
                 self.push_screen(ExampleScreen(result, self._example_inputs(result["example_id"])))
+        elif self.view.pane == "mipro":
+            self.action_review_program()
+
+    def action_review_program(self) -> None:
+        run = self.query_one(MiproPane).run if self.view.pane == "mipro" else self._selected_run()
+        if run is None or run.stage != "mipro":
+            self.notify("no MIPROv2 run selected: press 4", severity="warning")
+            return
+        if not isinstance(self.screen, ProgramScreen):
+            self.push_screen(ProgramScreen(self.workspace, run))
 
     @on(DataTable.RowSelected)
     def row_selected(self, event: DataTable.RowSelected) -> None:
@@ -205,13 +224,19 @@ class POConsole(App):
             return None
         return None
 
+    def _selected_run(self):
+        from state import read
+
+        run_id = self._selected_run_id()
+        return None if run_id is None else read.get_run(self.workspace.db(readonly=True), run_id)
+
     def _selected_run_id(self) -> int | None:
         from state import read
 
         if self.view.pane == "runs":
             return self.query_one(RunsPane).selected_run()
-        if self.view.pane == "baseline":
-            run = self.query_one(BaselinePane).run
+        if self.view.pane in ("baseline", "mipro"):
+            run = self.query_one(f"#{self.view.pane}").run
             return run.id if run else None
         if isinstance(self.screen, RunScreen):
             return self.screen.run_id
@@ -223,7 +248,11 @@ class POConsole(App):
     def action_launch(self) -> None:
         from pipeline.stages import BUILT
 
-        stage = self.query_one(OverviewPane).selected_stage() if self.view.pane == "overview" else "baseline"
+        # The stage selected in the overview, else the one whose pane is open, else baseline.
+        if self.view.pane == "overview":
+            stage = self.query_one(OverviewPane).selected_stage()
+        else:
+            stage = self.view.pane if self.view.pane in BUILT else "baseline"
         if stage not in BUILT:
             self.notify(f"{stage} is not built yet", severity="warning")
             return
@@ -231,7 +260,9 @@ class POConsole(App):
 
         config = getattr(self.workspace.config, stage)
         limit_key = LIMIT_KEY[stage]
-        self.push_screen(LaunchScreen(stage, config.threads, getattr(config, limit_key)),
+        counts = {"trials": config.num_trials, "candidates": config.num_candidates, "auto": config.auto} \
+            if stage == "mipro" else {}
+        self.push_screen(LaunchScreen(stage, config.threads, getattr(config, limit_key), **counts),
                          callback=lambda overrides: overrides is not None and self.launch(stage, overrides))
 
     @work(thread=True, group="control", description="launch")
@@ -262,7 +293,8 @@ class POConsole(App):
         from pipeline import control
 
         try:
-            run = control.cancel(self.workspace, run_id)
+            with self.control_lock:
+                run = control.cancel(self.workspace, run_id)
         except Exception as exc:  # noqa: BLE001
             self.post_message(ActionDone(f"cancel {run_id}: {exc}", error=True))
         else:
@@ -278,7 +310,8 @@ class POConsole(App):
         from pipeline import control
 
         try:
-            control.resume(self.workspace, run_id, detach=True)
+            with self.control_lock:
+                control.resume(self.workspace, run_id, detach=True)
         except Exception as exc:  # noqa: BLE001
             self.post_message(ActionDone(f"resume {run_id}: {exc}", error=True))
         else:

@@ -12,15 +12,18 @@ ACTIONS: list[tuple[str, str, str, str, str, bool]] = [
     ("show-overview", "1", "show('overview')", "Overview", "Pipeline overview: every stage", True),
     ("show-runs", "2", "show('runs')", "Runs", "Run history and logs", True),
     ("show-baseline", "3", "show('baseline')", "Baseline", "Baseline results of the latest (or chosen) run", True),
+    ("show-mipro", "4", "show('mipro')", "MIPROv2", "MIPROv2 trials, score chart and candidates", True),
     ("launch-run", "l", "launch", "Launch", "Launch the selected stage (detached)", True),
     ("cancel-run", "c", "cancel", "Cancel", "Cancel the selected run (asks first)", True),
     ("resume-run", "r", "resume", "Resume", "Resume the selected failed/cancelled/stale run", True),
-    ("open-run", "enter", "open", "Open", "Open the selected run or example", False),
+    ("open-run", "enter", "open", "Open", "Open the selected run, example or MIPROv2 program", False),
     ("filter-stage", "f", "filter_stage", "Stage filter", "Runs: cycle the stage filter", False),
     ("filter-state", "s", "filter_state", "State filter", "Runs: cycle the state filter", False),
     ("sort-results", "o", "sort_results", "Sort", "Baseline: cycle the sort column", False),
+    ("review-program", "p", "review_program", "Program", "MIPROv2: the saved program, diff from the baseline", False),
     ("refresh", "ctrl+r", "refresh", "Refresh", "Read the store now", False),
-    ("quit", "q", "quit", "Quit", "Leave the console; runs go on", True),
+    # Quit is off the footer (q quits, as in most TUIs) so that 80 columns hold every pane key.
+    ("quit", "q", "quit", "Quit", "Leave the console; runs go on", False),
 ]
 
 # Terminals and SSH clients eat these (flow control, newline, carriage return, suspend).

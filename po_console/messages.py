@@ -34,3 +34,11 @@ class ActionDone(Message):
         super().__init__()
         self.text = text
         self.error = error
+
+
+class ProgramLoaded(Message):
+    """A run's saved program, loaded and compared with the baseline (or why it could not be)."""
+
+    def __init__(self, review: dict) -> None:
+        super().__init__()
+        self.review = review

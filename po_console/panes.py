@@ -7,7 +7,8 @@ import time
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from pipeline.stages import BUILT, PIPELINE
@@ -37,6 +38,23 @@ def sync_table(table: DataTable, rows: dict[str, tuple]) -> None:
         for column, before, after in zip(columns, old, cells):
             if str(before) != str(after):
                 table.update_cell(current[key], column, after, update_width=True)
+
+
+def sync_ordered(table: DataTable, rows: dict[str, tuple]) -> None:
+    """sync_table, for rows whose order matters. Rows dropped or added at the end are a keyed
+    diff; a new order (a sort, a filter, a row back in the middle) rebuilds the table,
+    keeping the cursor on its row."""
+    order = list(rows)
+    kept = [k.value for k in table.rows if k.value in rows]
+    if order[: len(kept)] == kept:
+        sync_table(table, rows)
+        return
+    keep = selected_key(table)
+    table.clear()
+    for key in order:
+        table.add_row(*rows[key], key=key)
+    if keep in rows:
+        table.move_cursor(row=order.index(keep))
 
 
 def selected_key(table: DataTable) -> str | None:
@@ -101,7 +119,7 @@ class RunsPane(Vertical):
             progress = f"{run.done}/{run.total}" if run.total else "-"
             rows[str(run.id)] = (str(run.id), run.stage, status_text(run.status), progress, started,
                                  render.ago(run.elapsed), run.error or render.headline(run))
-        sync_table(self.query_one(DataTable), rows)
+        sync_ordered(self.query_one(DataTable), rows)  # newest first, also when a filter brings rows back
         view = snap.view
         self.query_one("#runs-title", Static).update(
             f"Runs · stage: {view.stage or 'all'} (f) · state: {view.state or 'all'} (s) · enter: details and log")
@@ -145,18 +163,7 @@ class BaselinePane(Vertical):
             parts = [f"{r['parts'][name]:.2f}" if name in r["parts"] else "-" for name in PART_SHORT]
             status = status_text("ok" if r["status"] == "ok" else r["status"])
             rows[r["example_id"]] = (r["example_id"], status, score, *parts, f"{r['latency_s']:.1f}s")
-        table = self.query_one(DataTable)
-        order = list(rows)
-        if [k.value for k in table.rows] != order:
-            # A new sort order or new rows in the middle: rebuild the order, keep the cursor's row.
-            keep = selected_key(table)
-            table.clear()
-            for key in order:
-                table.add_row(*rows[key], key=key)
-            if keep in rows:
-                table.move_cursor(row=order.index(keep))
-        else:
-            sync_table(table, rows)
+        sync_ordered(self.query_one(DataTable), rows)
 
     def _sorted(self, results: list[dict]) -> list[dict]:
         key = {
@@ -188,6 +195,136 @@ class BaselinePane(Vertical):
     def selected_result(self) -> dict | None:
         key = selected_key(self.query_one(DataTable))
         return self.results.get(key) if key else None
+
+
+class ScoreChart(Widget):
+    """The score chart of the MIPROv2 pane, drawn as text to the width it is given."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.trials: list[dict] = []
+
+    def show(self, trials: list[dict]) -> None:
+        if trials != self.trials:
+            self.trials = trials
+            self.refresh()
+
+    def render(self) -> Text:
+        return render.score_chart(self.trials, self.size.width, self.size.height)
+
+
+class MiproPane(Vertical):
+    """A MIPROv2 run as it happens: every evaluation, the score chart, the instruction candidates."""
+
+    EMPTY = "MIPROv2 · no run yet: press l to launch one"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.run: Run | None = None
+        self.best_shown: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.EMPTY, id="mipro-summary", classes="pane-title")
+        table = DataTable(id="mipro-table", cursor_type="row")
+        for label, key in [("#", "evaluation"), ("trial", "trial"), ("kind", "kind"), ("score", "score"),
+                           ("note", "note"), ("best", "best"), ("instr", "instruction"), ("demos", "demos"),
+                           ("took", "took"), ("LM calls", "lm_calls")]:
+            table.add_column(label, key=key)
+        yield table
+        yield ScoreChart(id="mipro-chart")
+        with VerticalScroll(id="mipro-candidates-box"):
+            yield Static("", id="mipro-candidates")
+
+    def apply(self, snap: Snapshot) -> None:
+        self.run = snap.run
+        self.query_one("#mipro-summary", Static).update(mipro_summary(snap.run, snap.trials))
+        table = self.query_one(DataTable)
+        # While the run works, follow its newest evaluation (as `tail -f` does) unless the
+        # user moved up to read an older one.
+        live = snap.run is not None and snap.run.state in ("queued", "running")
+        following = live and (table.row_count == 0 or table.cursor_row >= table.row_count - 1)
+        sync_ordered(table, {str(t["evaluation"]): trial_cells(t) for t in snap.trials})
+        if following and table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+        self.query_one(ScoreChart).show(snap.trials)
+        self.query_one("#mipro-candidates", Static).update(candidate_list(snap.trials, snap.instructions,
+                                                                          snap.demo_sets))
+        best = best_trial(snap.trials)
+        if best is not None and best["instruction"] != self.best_shown:
+            # The box shows a few lines: bring a new ★ candidate into them (once: the user may scroll).
+            self.best_shown = best["instruction"]
+            self.query_one("#mipro-candidates-box").scroll_to(y=max(0, best["instruction"] - 2), animate=False)
+
+
+def mipro_summary(run: Run | None, trials: list[dict]) -> str:
+    """State, evaluations done / planned, best full score against the program as written, LM calls.
+
+    A running run has no summary yet, so its figures come from the trials recorded so far.
+    """
+    if run is None:
+        return MiproPane.EMPTY
+    planned = run.config.get("planned_evaluations")
+    done = f"{len(trials)}/{planned}" if planned else str(len(trials))
+    head = f"MIPROv2 run {run.id} · {run.status} · evaluations {done} · enter: program review"
+    s = run.summary or {}
+    fulls = [t["score"] for t in trials if t["kind"] == "full" and t["score"] is not None]
+    best = s.get("best_score", max(fulls, default=None))
+    default = s.get("default_score", trials[0]["score"] if trials else None)
+    line = f"best full {render.score(best)} vs default {render.score(default)}"
+    if best is not None and default is not None:
+        line += f" ({best - default:+.3f})"
+    lm_calls = s.get("lm_calls", sum(t["lm_calls"] for t in trials))
+    cached = s.get("cache_hits", sum(t.get("cache_hits") or 0 for t in trials))  # not in older stores
+    line += f" · LM calls {lm_calls}" + (f" (+{cached} from cache)" if cached else "")
+    if run.error:
+        line += f" · {run.error}"
+    return f"{head}\n{line}"
+
+
+def trial_cells(t: dict) -> tuple:
+    # A low score from broken parsing or errors is not a bad prompt: say so beside the score.
+    problems = render.trial_flag(t)
+    note = ", ".join(filter(None, ["as written" if t["evaluation"] == 1 else "", problems]))
+    if t["score"] is None:
+        score = Text("failed", style="bold red")
+    else:
+        score = Text(f"{t['score']:.3f}", style="yellow" if problems else "")
+    kind = Text("full", style="bold") if t["kind"] == "full" else Text("mini")
+    index = lambda v: "-" if v is None else str(v)  # noqa: E731
+    return (str(t["evaluation"]), index(t["trial"]), kind, score, Text(note, style="yellow" if problems else "dim"),
+            render.score(t["best_full"]), index(t["instruction"]), index(t["demos"]), render.ago(t["duration_s"]),
+            str(t["lm_calls"]))
+
+
+def best_trial(trials: list[dict]) -> dict | None:
+    """The full evaluation with the best score whose candidates are known."""
+    known = [t for t in trials if t["kind"] == "full" and t["score"] is not None and t["instruction"] is not None]
+    return max(known, key=lambda t: t["score"], default=None)
+
+
+def candidate_list(trials: list[dict], instructions: list[str], demo_sets: list[str]) -> Text:
+    """Instruction candidates, one line each, ★ on the one the best full evaluation used."""
+    if not instructions:
+        return Text("instruction candidates: not proposed yet", style="dim")
+    best = best_trial(trials)
+    sizes = []
+    for content in demo_sets:
+        try:
+            sizes.append(str(len(json.loads(content))))
+        except (ValueError, TypeError):
+            sizes.append("?")
+    title = "instructions · ★ " + (f"best full evaluation (trial {best['trial']})" if best else "none best yet")
+    if sizes:
+        title += f" · demo sets of {', '.join(sizes)} demos"
+    text = Text(title, style="bold")
+    for i, instruction in enumerate(instructions):
+        mark = "★" if best and best["instruction"] == i else " "
+        first = instruction.strip().splitlines()[0] if instruction.strip() else "(empty)"
+        text.append(f"\n{mark}{i:>2} ", style="bold yellow" if mark != " " else "")
+        text.append(first)
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
 
 
 def run_details(run: Run, artifacts: list[dict]) -> str:

@@ -1,11 +1,13 @@
-"""Plain-terminal rendering for the `po` CLI: progress bars and tables (rich)."""
+"""Rendering with rich, no Textual: progress bars and tables for the `po` CLI, and the
+MIPROv2 score chart and program review, which the CLI and the console share."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -69,6 +71,11 @@ class RunProgress:
 
 def _fmt(value, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def score(value: float | None) -> str:
+    """A score on the one [0, 1] scale, or - when there is none."""
+    return _fmt(value)
 
 
 def summary_table(summary: dict) -> Table:
@@ -176,18 +183,147 @@ def print_doctor(console: Console, checks) -> None:
 
 
 def print_program(console: Console, data: dict) -> None:
-    console.print(f"program {data['program']} · fingerprint {data['fingerprint'][:12]}", markup=False)
+    console.print(program_view(data))
+
+
+def program_view(data: dict, *, demos_shown: int | None = 3, demo_chars: int | None = 60) -> RenderableType:
+    """A program's instructions, fields and demos (data as `po program show --json` prints it).
+
+    The CLI lists the first few demos on one line each; the console's review passes None for
+    both limits and gets every demo with each field in full.
+    """
+    parts: list[RenderableType] = [Text(f"program {data['program']} · fingerprint {data['fingerprint'][:12]}")]
     for name, predictor in data["predictors"].items():
-        console.print(f"\npredictor {name}\ninstructions:", markup=False)
-        console.print(predictor["instructions"], markup=False)
+        parts += [Text(""), Text(f"predictor {name}\ninstructions:")]
+        parts.append(Text(predictor["instructions"]))
         table = Table(show_header=True, header_style="bold", box=None)
         for column in ("field", "role", "prefix", "description"):
             table.add_column(column)
         for f in predictor["fields"]:
             table.add_row(f["name"], f["role"], f["prefix"] or "", Text(f["description"] or ""))
-        console.print(table)
-        console.print(f"demos: {len(predictor['demos'])}", markup=False)
-        for i, demo in enumerate(predictor["demos"][:3], 1):
-            console.print(f"  {i}. " + " | ".join(f"{k}: {str(v)[:60]!r}" for k, v in demo.items()), markup=False)
+        parts.append(table)
+        parts.append(Text(f"demos: {len(predictor['demos'])}"))
+        parts += _demo_lines(predictor["demos"], demos_shown, demo_chars)
     if data.get("metadata"):
-        console.print("metadata: " + json.dumps(data["metadata"], sort_keys=True), markup=False)
+        parts.append(Text("metadata: " + json.dumps(data["metadata"], sort_keys=True)))
+    return Group(*parts)
+
+
+def _demo_lines(demos: list[dict], shown: int | None, chars: int | None) -> list[Text]:
+    if chars is not None:
+        return [Text(f"  {i}. " + " | ".join(f"{k}: {str(v)[:chars]!r}" for k, v in demo.items()))
+                for i, demo in enumerate(demos[:shown], 1)]
+    lines = []
+    for i, demo in enumerate(demos[:shown], 1):
+        lines.append(Text(f"demo {i}", style="bold"))
+        for key, value in demo.items():
+            lines.append(Text.assemble((f"  {key}: ", "bold"), str(value).replace("\n", "\n    ")))
+    return lines
+
+
+SAME_PROGRAMS = "the two programs render the same prompts"
+
+
+def program_diff(lines: list[str]) -> Text:
+    """`pipeline.programs.diff_programs` lines, with the unified diff's removals red and additions green."""
+    if not lines:
+        return Text(SAME_PROGRAMS)
+    text = Text()
+    for line in lines:
+        style = ""
+        if line.startswith("-") and not line.startswith("---"):
+            style = "red"
+        elif line.startswith("+") and not line.startswith("+++"):
+            style = "green"
+        elif line.startswith("predictor "):
+            style = "bold"
+        text.append(line + "\n", style=style)
+    text.rstrip()
+    return text
+
+
+# -- MIPROv2 ---------------------------------------------------------------------------------
+
+def trial_flag(trial: dict) -> str:
+    """Why a score is low for reasons other than the prompt: broken parsing or errors."""
+    flags = []
+    if trial.get("parse_failures"):
+        flags.append(f"{trial['parse_failures']} parse fail")
+    if trial.get("errors"):
+        flags.append(f"{trial['errors']} error" + ("s" if trial["errors"] > 1 else ""))
+    return ", ".join(flags)
+
+
+CHART_MARKS = {"full": ("●", "bold green"), "minibatch": ("·", "cyan"), "failed": ("×", "bold red")}
+CHART_BEST = ("─", "yellow")
+# When evaluations share a column (more of them than the chart is wide), the stronger mark wins.
+_MARK_RANK = {"minibatch": 1, "failed": 2, "full": 3}
+_LABEL_W = 5  # "0.60│"
+
+
+def score_chart(trials: list[dict], width: int, height: int) -> Text:
+    """Scores over evaluations as plain text: ● full, · minibatch, × failed, ─ best full so far.
+
+    Text, not a plotting library: it draws the same over a slow SSH link, at 80×24, and in
+    a log. The first line is the legend; the rows below span the scores seen, not 0..1, so
+    small gains stay visible.
+    """
+    legend = Text.assemble("score  ", *_legend())
+    if not trials:
+        return Text.assemble(legend, "\n(no evaluations yet)")
+    rows = max(2, height - 1)
+    plot_w = max(1, width - _LABEL_W)
+    n = len(trials)
+    step = max(1, min(4, plot_w // n)) if n <= plot_w else 0
+    column = (lambda i: i * step) if step else (lambda i: i * plot_w // n)
+    values = [v for t in trials for v in (t["score"], t["best_full"]) if v is not None]
+    low, high = _score_range(values)
+    row_of = lambda v: round((high - v) / (high - low) * (rows - 1))  # noqa: E731
+    grid: list[list[tuple[str, str]]] = [[(" ", "")] * plot_w for _ in range(rows)]
+    _draw_best(grid, trials, column, row_of, plot_w)
+    rank = [0] * plot_w
+    for i, t in enumerate(trials):
+        kind = "failed" if t["score"] is None else t["kind"]
+        c = column(i)
+        if c < plot_w and _MARK_RANK[kind] >= rank[c]:
+            rank[c] = _MARK_RANK[kind]
+            grid[rows - 1 if t["score"] is None else row_of(t["score"])][c] = CHART_MARKS[kind]
+    labels = {0: high, rows - 1: low, **({(rows - 1) // 2: (high + low) / 2} if rows >= 5 else {})}
+    out = Text.assemble(legend, f"  evaluations 1–{n}")
+    for r, cells in enumerate(grid):
+        label = f"{labels[r]:.2f}" if r in labels else ""
+        out.append(f"\n{label:>4}│", style="dim")
+        for char, style in cells:
+            out.append(char, style=style)
+    out.no_wrap = True
+    out.overflow = "crop"
+    return out
+
+
+def _legend() -> list[tuple[str, str]]:
+    parts = []
+    for kind, label in (("full", "full"), ("minibatch", "minibatch"), ("failed", "failed")):
+        parts += [CHART_MARKS[kind], (f" {label}  ", "")]
+    return [*parts, CHART_BEST, (" best full so far", "")]
+
+
+def _score_range(values: list[float]) -> tuple[float, float]:
+    """The scores seen, widened to 0.05 steps and to at least 0.1, inside [0, 1]."""
+    if not values:
+        return 0.0, 1.0
+    low, high = math.floor(min(values) * 20) / 20, math.ceil(max(values) * 20) / 20
+    if high - low < 0.1:
+        high = min(1.0, low + 0.1)
+        low = high - 0.1
+    return max(0.0, low), min(1.0, high)
+
+
+def _draw_best(grid, trials: list[dict], column, row_of, plot_w: int) -> None:
+    """The best full score so far: flat from each evaluation's column to the next one's."""
+    for i, t in enumerate(trials):
+        if t["best_full"] is None:
+            continue
+        start = column(i)
+        end = column(i + 1) if i + 1 < len(trials) else start + 1
+        for c in range(start, min(max(end, start + 1), plot_w)):
+            grid[row_of(t["best_full"])][c] = CHART_BEST

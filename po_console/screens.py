@@ -1,37 +1,52 @@
-"""Modal screens: launch parameters, confirmation, a run's details with its live log, one example."""
+"""Screens over the panes: launch parameters, confirmation, a run's details with its live log,
+one example, a MIPROv2 program's review."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
+from rich.console import Group
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from po_console import logfile
+from po_console import logfile, render
+from po_console.messages import ProgramLoaded
 from po_console.panes import run_details
 from state.read import Run
 
 
 class LaunchScreen(ModalScreen[dict | None]):
-    """The few parameters that matter, prefilled from po.toml. Dismisses with the overrides."""
+    """The few parameters that matter, prefilled from po.toml. Dismisses with the overrides.
+
+    MIPROv2 also asks its trial and candidate counts; left empty, po.toml decides (its
+    `auto` preset, when it has one). Typed in, they replace the preset.
+    """
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back", id="launch-back")]
+    OVERRIDES = {"threads": "threads", "limit": "limit", "trials": "num_trials", "candidates": "num_candidates"}
 
-    def __init__(self, stage: str, threads: int, limit: int | None) -> None:
+    def __init__(self, stage: str, threads: int, limit: int | None, *, trials: int | None = None,
+                 candidates: int | None = None, auto: str | None = None) -> None:
         super().__init__()
         self.stage, self.threads, self.limit = stage, threads, limit
+        self.trials, self.candidates, self.auto = trials, candidates, auto
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"Launch {self.stage} (detached: it goes on when you leave)")
-            yield Label("threads")
-            yield Input(str(self.threads), id="threads", type="integer")
-            yield Label("limit (empty = all examples)")
-            yield Input("" if self.limit is None else str(self.limit), id="limit", type="integer")
+            with Horizontal():
+                yield from labelled_input("threads", "threads", self.threads)
+                yield from labelled_input("limit", "limit (empty = all)", self.limit)
+            if self.stage == "mipro":
+                empty = f"empty = auto {self.auto}" if self.auto else "empty = po.toml"
+                with Horizontal():
+                    yield from labelled_input("trials", f"trials ({empty})", None if self.auto else self.trials)
+                    yield from labelled_input("candidates", "candidates", None if self.auto else self.candidates)
             with Horizontal():
                 yield Button("Launch", id="go", variant="primary")
                 yield Button("Back", id="back")
@@ -39,16 +54,28 @@ class LaunchScreen(ModalScreen[dict | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#go")
     def go(self) -> None:
-        threads = self.query_one("#threads", Input).value.strip()
-        limit = self.query_one("#limit", Input).value.strip()
-        overrides = {"threads": int(threads)} if threads else {}
-        if limit:
-            overrides["limit"] = int(limit)
+        overrides = {}
+        for box in self.query(Input):
+            if not box.value.strip():
+                continue
+            try:
+                overrides[self.OVERRIDES[box.id]] = int(box.value)
+            except ValueError:
+                self.notify(f"{box.id}: {box.value!r} is not a whole number", severity="error")
+                return
+        if self.auto and ("num_trials" in overrides or "num_candidates" in overrides):
+            overrides["auto"] = None  # counts typed in replace the preset (MIPROv2 takes one or the other)
         self.dismiss(overrides)
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:
         self.dismiss(None)
+
+
+def labelled_input(name: str, label: str, value: int | None) -> ComposeResult:
+    with Vertical(classes="field"):
+        yield Label(label)
+        yield Input("" if value is None else str(value), id=name, type="integer")
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -126,7 +153,7 @@ class RunScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(run_details(self.initial, []), id="run-details", markup=False)
         yield LogView(self.log_path, id="run-log")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.query_one(LogView).refresh_tail)
@@ -172,4 +199,50 @@ class ExampleScreen(Screen):
                 for name, value in r["outputs"].items():
                     yield Label(name, classes="field-name")
                     yield Static(value or "(empty)", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
+
+
+class ProgramScreen(Screen):
+    """A MIPROv2 run's saved program, reviewed before it is trusted: what changed from the
+    program as written, then its instructions, fields and every demo. Loaded in a thread:
+    the first load imports DSPy."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="program-back")]
+
+    def __init__(self, workspace, run: Run) -> None:
+        super().__init__()
+        self.workspace, self.run = workspace, run
+        self.review: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Program of MIPROv2 run {self.run.id} · loading…", id="program-head", markup=False)
+        with VerticalScroll(id="program-body"):
+            yield Static("", id="program-text")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#program-body").focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="program", description="load the program")
+    def load(self) -> None:
+        from po_console.snapshots import program_review
+
+        self.post_message(ProgramLoaded(program_review(self.workspace, self.run)))
+
+    def on_program_loaded(self, message: ProgramLoaded) -> None:
+        self.review = review = message.review
+        head = self.query_one("#program-head", Static)
+        if "error" in review:
+            head.update(f"Program of MIPROv2 run {self.run.id}\n{review['error']}")
+            return
+        s = self.run.summary or {}
+        head.update(f"{review['program']} · MIPROv2 run {self.run.id} · best {render.score(s.get('best_score'))}"
+                    f" vs default {render.score(s.get('default_score'))} · escape: back")
+        self.query_one("#program-text", Static).update(Group(
+            Text("changes from the program as written (baseline)", style="bold underline"),
+            render.program_diff(review["diff"]),
+            Text(""),
+            Text("the program", style="bold underline"),
+            render.program_view(review, demos_shown=None, demo_chars=None),
+        ))

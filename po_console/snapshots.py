@@ -7,6 +7,7 @@ costs one tiny query per tick.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +37,9 @@ class Snapshot:
     run: read.Run | None = None
     results: list[dict] = field(default_factory=list)
     artifacts: list[dict] = field(default_factory=list)
+    trials: list[dict] = field(default_factory=list)  # mipro: one row per evaluation, in order
+    instructions: list[str] = field(default_factory=list)  # mipro: instruction candidates by index
+    demo_sets: list[str] = field(default_factory=list)  # mipro: demo sets (JSON lists) by index
 
 
 class StoreReader:
@@ -65,17 +69,29 @@ class StoreReader:
             runs = read.list_runs(self.db, stage=view.stage, limit=500)
             snap.runs = [r for r in runs if view.state is None or r.status == view.state]
         elif view.pane == "baseline":
-            run_id = view.run_id
-            if run_id is None:
-                latest = read.list_runs(self.db, stage="baseline", limit=1)
-                run_id = latest[0].id if latest else None
+            run_id = self._run_id(view, "baseline")
             if run_id is not None:
                 snap.run = read.get_run(self.db, run_id)
                 snap.results = self._results(run_id)
+        elif view.pane == "mipro":
+            run_id = self._run_id(view, "mipro")
+            if run_id is not None:
+                snap.run = read.get_run(self.db, run_id)
+                # A few rows per trial, and a run has tens to hundreds: read them whole.
+                snap.trials = read.trials(self.db, run_id)
+                snap.instructions = read.candidates(self.db, run_id, "instruction")
+                snap.demo_sets = read.candidates(self.db, run_id, "demos")
         elif view.pane == "run" and view.run_id is not None:
             snap.run = read.get_run(self.db, view.run_id)
             snap.artifacts = read.artifacts(self.db, view.run_id)
         return snap
+
+    def _run_id(self, view: View, stage: str) -> int | None:
+        """The run chosen in the Runs pane, else the stage's latest."""
+        if view.run_id is not None:
+            return view.run_id
+        latest = read.list_runs(self.db, stage=stage, limit=1)
+        return latest[0].id if latest else None
 
     def _results(self, run_id: int) -> list[dict]:
         # Results only grow: when the count did not move, reuse the rows already parsed.
@@ -86,3 +102,30 @@ class StoreReader:
         self._results_cache = (run_id, count, rows)
         return rows
 
+
+def program_review(workspace, run: read.Run) -> dict:
+    """What the program review screen shows: the run's saved program and what changed from
+    the program as written, through the same pipeline.programs functions as `po program
+    show` and `po program diff`. Loading checks field names and the prompt fingerprint, so
+    what is shown is what a pipeline would run. Returns {"error": ...} when it cannot."""
+    from pipeline.program import ProductOwnerProgram
+    from pipeline.programs import ProgramError, describe, diff_programs, fingerprint, load_program
+
+    ref = (run.summary or {}).get("program")
+    if not ref:
+        return {"error": f"run {run.id} ({run.status}) has no saved program: MIPROv2 saves its best program "
+                         "when it ends or is cancelled"}
+    path = workspace.root / ref
+    try:
+        program = load_program(path)
+    except (ProgramError, OSError) as exc:
+        return {"error": str(exc)}  # it names the directory and what is wrong
+    name = path.name
+    manifest = path / "manifest.json"
+    return {
+        "program": ref,
+        "fingerprint": fingerprint(program),
+        "predictors": describe(program),
+        "metadata": json.loads(manifest.read_text()).get("metadata", {}) if manifest.exists() else {},
+        "diff": diff_programs(ProductOwnerProgram(), program, ("baseline", name)),
+    }

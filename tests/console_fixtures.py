@@ -57,8 +57,94 @@ def record_baseline(ws: Workspace, *, state: str, results: int, started: float, 
     return run_id
 
 
+# A MIPROv2 run with minibatches (5 trials, a full evaluation every 2), as MIPROv2 numbers
+# them: (kind, score, instruction, demos, parse failures, errors). Evaluation 3 parsed
+# badly, 5 failed outright, 6 had errors; trial 7's full evaluation is the best.
+MIPRO_TRIALS = [
+    ("full", 0.383, None, None, 0, 0),
+    ("minibatch", 0.42, 1, 0, 0, 0),
+    ("minibatch", 0.21, 2, 1, 3, 0),
+    ("full", 0.52, 1, 0, 0, 0),
+    ("minibatch", None, 3, 2, 0, 0),
+    ("minibatch", 0.6, 3, 1, 0, 2),
+    ("full", 0.606, 3, 1, 0, 0),
+    ("minibatch", 0.575, 0, 1, 0, 0),
+    ("full", 0.59, 3, 1, 0, 0),
+]
+MIPRO_INSTRUCTIONS = [
+    None,  # candidate 0 is the program's own instruction
+    "Write the product vision first, then review every requirement by id.\nKeep it short.",
+    "Act as a strict Product Owner: reject requirements without acceptance criteria.",
+    "Open with who the product is for and the problem it solves; cite requirement ids in both fields.\n"
+    "End the review with a verdict line.",
+]
+MIPRO_DEMO = {
+    "concept": "A shared calendar for community clinics.",
+    "requirements_yaml": "requirements:\n  - id: CLIN-001\n    title: Shift swaps\n    priority: must\n",
+    "existing_vision": "",
+    "product_vision": "For nurses in community clinics who swap shifts by phone (CLIN-001).",
+    "product_owner_review": "Verdict: Approved\n- CLIN-001 (must) is covered.",
+}
+
+
+def record_mipro(ws: Workspace, *, state: str = "succeeded", evaluations: int = len(MIPRO_TRIALS),
+                 started: float = T0 + 1200, took: float = 300.0, pid: int | None = None) -> int:
+    """A MIPROv2 run: its trials, candidates and, when it succeeded, its saved program (the
+    program as written with candidate 3's instruction and one demo), as the stage writes them."""
+    db = ws.db()
+    run_id = store.create_run(db, "mipro", {
+        "provider": "local", "prompt_provider": None, "auto": None, "num_candidates": 4, "num_trials": 5,
+        "max_bootstrapped_demos": 1, "max_labeled_demos": 1, "minibatch": True, "minibatch_size": 4,
+        "minibatch_full_eval_steps": 2, "threads": 2, "seed": 0, "train_limit": None, "val_limit": None,
+        "val": str(ws.root / "data/val.jsonl"), "val_examples": 10, "train": str(ws.root / "data/train.jsonl"),
+        "train_examples": 8, "planned_evaluations": len(MIPRO_TRIALS)})
+    from pipeline.program import ProductOwner
+
+    instructions = [text or ProductOwner.instructions for text in MIPRO_INSTRUCTIONS]
+    store.put_candidates(db, run_id, "instruction", instructions)
+    store.put_candidates(db, run_id, "demos", [json.dumps(demos) for demos in ([], [MIPRO_DEMO], [MIPRO_DEMO] * 2)])
+    best = None
+    for i, (kind, score, instruction, demos, parse_failures, errors) in enumerate(MIPRO_TRIALS[:evaluations], 1):
+        if kind == "full" and score is not None:
+            best = score if best is None else max(best, score)
+        examples = 10 if kind == "full" else 4
+        store.put_trial(db, run_id, {
+            "evaluation": i, "trial": i, "kind": kind, "score": score, "best_full": best, "examples": examples,
+            "instruction": instruction, "demos": demos, "duration_s": 3.0 * examples, "lm_calls": examples,
+            "parse_failures": parse_failures, "errors": errors})
+    summary = None
+    if state == "succeeded":
+        summary = {"best_score": best, "evaluations": evaluations, "lm_calls": 75, "cache_hits": 1,
+                   "parse_failures": 3, "default_score": MIPRO_TRIALS[0][1],
+                   **save_mipro_program(ws, run_id, instructions[3], best)}
+    with write(db) as conn:
+        conn.execute(
+            "UPDATE runs SET state=?, created_at=?, started_at=?, ended_at=?, heartbeat_at=?, pid=?, host=NULL,"
+            " attempt=1, done=?, total=?, summary=? WHERE id=?",
+            (state, started, started, None if state == "running" else started + took, started + took, pid,
+             evaluations, len(MIPRO_TRIALS), json.dumps(summary) if summary else None, run_id),
+        )
+        conn.execute("UPDATE trials SET created_at=? + evaluation WHERE run_id=?", (started, run_id))
+    return run_id
+
+
+def save_mipro_program(ws: Workspace, run_id: int, instruction: str, score: float) -> dict:
+    import dspy
+
+    from pipeline.program import INPUT_FIELDS, ProductOwnerProgram
+    from pipeline.programs import save_program
+
+    program = ProductOwnerProgram()
+    program.generate.signature = program.generate.signature.with_instructions(instruction)
+    program.generate.demos = [dspy.Example(**MIPRO_DEMO).with_inputs(*INPUT_FIELDS)]
+    name = f"mipro-{run_id}"
+    manifest = save_program(program, ws.root / "programs" / name, {"source": f"run {run_id} (MIPROv2)", "score": score})
+    return {"demos": manifest["demos"], "program": f"programs/{name}", "fingerprint": manifest["fingerprint"]}
+
+
 def recorded_workspace(root: Path) -> Workspace:
     ws = init_workspace(root, demo=True)
     record_baseline(ws, state="succeeded", results=5, started=T0, took=95.0)
     record_baseline(ws, state="cancelled", results=2, started=T0 + 600, took=20.0)
+    record_mipro(ws)
     return ws

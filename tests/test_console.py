@@ -4,6 +4,7 @@ resume on the real embedded model, keymaps, stale runs, snapshots."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import threading
 import time
@@ -14,10 +15,10 @@ from textual.widgets import ContentSwitcher, DataTable
 from pipeline.config import ConfigError
 from pipeline.workspace import Workspace, locate
 from po_console.app import POConsole
-from po_console.screens import ExampleScreen, LaunchScreen, RunScreen
+from po_console.screens import ExampleScreen, LaunchScreen, ProgramScreen, RunScreen
 from state import read
 from state import runs as store
-from tests.console_fixtures import T0, dead_pid, record_baseline, recorded_workspace
+from tests.console_fixtures import T0, dead_pid, record_baseline, record_mipro, recorded_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -51,11 +52,11 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "state") == "cancelled",
                              what="the overview")
-            assert cell(app, "overview-table", "mipro", "state") == "never run"
-            assert cell(app, "overview-table", "teacher", "state") == "not built yet"
+            assert cell(app, "overview-table", "mipro", "state") == "succeeded"
+            assert cell(app, "overview-table", "finetune", "state") == "not built yet"
 
             await pilot.press("2")
-            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="runs")
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 3, what="runs")
             assert app.query_one(ContentSwitcher).current == "runs"
             await pilot.press("s")  # state filter: running (none)
             await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 0, what="filter")
@@ -63,9 +64,9 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
                 await pilot.press("s")
             await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 1, what="cancelled")
             await pilot.press("s", "s")  # succeeded, then all
-            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 2, what="all")
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 3, what="all")
 
-            await pilot.press("enter")
+            await pilot.press("down", "enter")  # run 2, the cancelled baseline
             await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
             await pilot.pause(0.3)
             assert "example val-0002: done" in app.screen.query_one("#run-log").shown
@@ -76,6 +77,11 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
             assert cell(app, "baseline-table", "val-0002", "status") == "parse_failure"
             await pilot.press("enter")
             assert isinstance(app.screen, ExampleScreen)
+            await pilot.press("escape")
+            await pilot.press("4")
+            await wait_until(pilot, lambda: app.query_one("#mipro-table", DataTable).row_count == 9, what="mipro")
+            await pilot.press("p")
+            await wait_until(pilot, lambda: isinstance(app.screen, ProgramScreen), what="program review")
             await pilot.press("escape")
             await pilot.press("1")
             assert app.query_one(ContentSwitcher).current == "overview"
@@ -99,6 +105,133 @@ def test_baseline_pane_sorts_and_shows_the_ci(tmp_path):
             await wait_until(pilot, lambda: [k.value for k in table.rows][0] == "val-0005", what="sorted")
 
     asyncio.run(story())
+
+
+def plain(renderable) -> str:
+    """What a rich renderable reads as on a wide terminal, without styles."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200, record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_mipro_pane_tells_parse_failures_from_bad_prompts_and_reviews_the_program(recorded):
+    async def story():
+        app = POConsole(recorded, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            table = app.query_one("#mipro-table", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 9, what="the trials")
+            summary = str(app.query_one("#mipro-summary").render())
+            assert "MIPROv2 run 3 · succeeded · evaluations 9/9" in summary
+            assert "best full 0.606 vs default 0.383 (+0.223)" in summary and "LM calls 75" in summary
+            row = lambda key: [str(c) for c in table.get_row(key)]  # noqa: E731
+            assert row("1") == ["1", "1", "full", "0.383", "as written", "0.383", "-", "-", "30s", "10"]
+            assert row("3")[2:5] == ["mini", "0.210", "3 parse fail"]  # broken parsing, not a bad prompt
+            assert row("5")[3] == "failed"
+            assert row("6")[3:5] == ["0.600", "2 errors"]
+            assert row("7")[3:8] == ["0.606", "", "0.606", "3", "1"]
+
+            chart = str(app.query_one("#mipro-chart").render())
+            lines = chart.splitlines()
+            assert lines[0].startswith("score  ● full  · minibatch  × failed  ─ best full so far")
+            assert len(lines) == 6 and all("│" in line for line in lines[1:])
+            assert chart.count("●") == 1 + 4 and chart.count("×") == 1 + 1  # the legend, then the marks
+            assert "─" in lines[1]  # the best full score reaches the top row
+
+            candidates = str(app.query_one("#mipro-candidates").render()).splitlines()
+            assert "★ best full evaluation (trial 7)" in candidates[0]
+            assert "demo sets of 0, 1, 2 demos" in candidates[0]
+            assert candidates[4].startswith("★ 3 Open with who the product is for")
+            assert candidates[1].startswith("  0 You are the Product Owner")
+
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ProgramScreen), what="the program review")
+            await wait_until(pilot, lambda: app.screen.review is not None, what="the program to load")
+            assert "error" not in app.screen.review
+            head = str(app.screen.query_one("#program-head").render())
+            assert head.startswith("programs/mipro-3 · MIPROv2 run 3 · best 0.606 vs default 0.383")
+            text = plain(app.screen.query_one("#program-text").content)
+            assert "predictor generate: instructions differ" in text
+            assert "+Open with who the product is for" in text and "-You are the Product Owner" in text
+            assert "predictor generate: demos 0 -> 1" in text
+            assert "End the review with a verdict line." in text  # the instructions, in full
+            assert "product_vision: For nurses in community clinics" in text  # the demo, field by field
+            assert "Product Owner Review:" in text  # the fields
+            await pilot.press("pagedown")  # the review scrolls by keyboard
+            await pilot.press("escape")
+            assert app.screen is app.screen_stack[0]
+            assert app.query_one(ContentSwitcher).current == "mipro"
+
+    asyncio.run(story())
+
+
+def test_a_running_mipro_run_follows_its_newest_trial_and_has_no_program_yet(tmp_path):
+    ws = init_only(tmp_path)
+    run_id = record_mipro(ws, state="running", evaluations=4, started=time.time() - 30, took=1, pid=dead_pid())
+
+    async def story():
+        app = POConsole(ws, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            table = app.query_one("#mipro-table", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 4, what="the trials so far")
+            assert table.cursor_row == 3
+            assert "evaluations 4/9" in str(app.query_one("#mipro-summary").render())
+            await pilot.press("p")
+            await wait_until(pilot, lambda: isinstance(app.screen, ProgramScreen) and app.screen.review,
+                             what="the program review")
+            assert app.screen.review["error"].startswith(f"run {run_id} (stale) has no saved program")
+            await pilot.press("escape")
+
+    asyncio.run(story())
+
+
+def test_mipro_is_launched_cancelled_and_resumed_from_its_pane(tmp_path, monkeypatch):
+    from pipeline import control
+
+    ws = init_only(tmp_path)
+    run_id = record_mipro(ws, state="running", evaluations=2, started=time.time() - 30, took=1, pid=dead_pid())
+    asked = []
+    # Launch and resume would start MIPROv2 on the embedded model: record what was asked instead.
+    monkeypatch.setattr(control, "launch", lambda ws, stage, overrides, detach: asked.append((stage, overrides)) or 9)
+    monkeypatch.setattr(control, "resume", lambda ws, run_id, detach: asked.append(("resume", run_id)) or run_id)
+
+    async def story():
+        app = POConsole(ws, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await wait_until(pilot, lambda: app.query_one("#mipro-table", DataTable).row_count == 2, what="trials")
+            await pilot.press("l")
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), what="launch dialog")
+            assert app.screen.stage == "mipro"
+            app.screen.query_one("#trials").value = "3"
+            app.screen.query_one("#candidates").value = "2"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: asked, what="the launch")
+            stage, overrides = asked.pop()
+            assert stage == "mipro" and overrides["num_trials"] == 3 and overrides["num_candidates"] == 2
+
+            await pilot.press("c", "y")  # the run is stale: cancelling it needs no process
+            db = ws.db(readonly=True)
+            await wait_until(pilot, lambda: read.get_run(db, run_id).state == "cancelled", what="cancel")
+            await pilot.press("r")
+            await wait_until(pilot, lambda: asked, what="the resume")
+            assert asked.pop() == ("resume", run_id)
+
+    asyncio.run(story())
+
+
+def test_score_chart_fits_more_evaluations_than_columns():
+    from po_console.render import score_chart
+
+    trials = [{"evaluation": i, "kind": "full" if i % 5 == 1 else "minibatch", "score": 0.3 + (i % 7) / 20,
+               "best_full": 0.6} for i in range(1, 301)]
+    lines = score_chart(trials, 60, 6).plain.splitlines()
+    assert len(lines) == 6 and all(len(line) <= 60 for line in lines[1:])
+    assert "evaluations 1–300" in lines[0]
+    assert "(no evaluations yet)" in score_chart([], 60, 6).plain
 
 
 def init_only(tmp_path) -> Workspace:
@@ -233,13 +366,13 @@ def test_every_action_is_in_the_command_palette(recorded):
         app = POConsole(recorded)
         async with app.run_test(size=(80, 24)):
             titles = {command.title for command in app.get_system_commands(app.screen)}
-            assert {"Launch", "Cancel", "Resume", "Runs", "Baseline", "Overview"} <= titles
+            assert {"Launch", "Cancel", "Resume", "Runs", "Baseline", "MIPROv2", "Program", "Overview"} <= titles
 
     asyncio.run(story())
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-@pytest.mark.parametrize("keys", [(), ("2",), ("3",)], ids=["overview", "runs", "baseline"])
+@pytest.mark.parametrize("keys", [(), ("2",), ("3",), ("4",)], ids=["overview", "runs", "baseline", "mipro"])
 def test_snapshots_of_the_main_screens(recorded, snap_compare, size, keys):
     async def settle(pilot):
         await pilot.pause(0.5)
