@@ -63,11 +63,13 @@ def cancel(ws, run_id: int, *, wait_s: float = 15.0) -> read.Run:
     if run.state not in store.ACTIVE:
         raise ControlError(f"run {run_id} is not running (it {run.status})")
     store.request_cancel(db, run_id)
+    attempt = run.attempt
     deadline = time.monotonic() + wait_s
     signalled = False
     while True:
         run = read.get_run(db, run_id)
-        if run.state not in store.ACTIVE or run.is_stale():
+        # A new attempt means it stopped and was resumed meanwhile: never signal that one.
+        if run.state not in store.ACTIVE or run.is_stale() or run.attempt != attempt:
             return run
         if time.monotonic() > deadline:
             if signalled or not run.pid or not read.process_alive(run.pid, run.host):

@@ -182,3 +182,13 @@ def import_components(components_path: Path, metadata_path: Path | None = None) 
         except (OSError, json.JSONDecodeError) as exc:
             raise ProgramError(f"{metadata_path}: cannot be read as JSON ({exc})") from None
     return program, lacks, metadata
+
+
+def review_data(program, ref: str, path: Path | None) -> dict:
+    """What `po program show --json` prints and the console's review shows: the program's
+    predictors (instructions, fields, demos), its prompt fingerprint and saved metadata."""
+    data = {"program": ref, "fingerprint": fingerprint(program), "predictors": describe(program)}
+    manifest = path / "manifest.json" if path is not None else None
+    if manifest is not None and manifest.exists():
+        data["metadata"] = json.loads(manifest.read_text()).get("metadata", {})
+    return data

@@ -350,12 +350,10 @@ def program_show(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="load a pickled program (runs its code)"),
 ) -> None:
     """Instructions, fields and demos of a program, with its prompt fingerprint."""
-    from pipeline.programs import describe, fingerprint
+    from pipeline.programs import review_data
 
     program, path = _program(ref, allow_pickle)
-    data = {"program": ref, "fingerprint": fingerprint(program), "predictors": describe(program)}
-    if path is not None and (path / "manifest.json").exists():
-        data["metadata"] = json.loads((path / "manifest.json").read_text()).get("metadata", {})
+    data = review_data(program, ref, path)
     if as_json:
         _print_json(data)
         return
@@ -368,7 +366,7 @@ def program_diff(a: str = typer.Argument(..., help=PROGRAM_REF), b: str = typer.
     from pipeline.programs import diff_programs
 
     lines = diff_programs(_program(a)[0], _program(b)[0], (a, b))
-    out.print("\n".join(lines) if lines else "the two programs render the same prompts")
+    out.print("\n".join(lines) if lines else render.SAME_PROGRAMS)
 
 
 @program_app.command("verify")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from state import schema
+from state import runs, schema
 from state.db import data_version, open_db, write
 from state.read import (
     STALE_AFTER_S,
@@ -560,3 +560,30 @@ def test_two_writer_processes_and_a_reader_never_see_database_is_locked(path):
     assert total_events == sum(r["events"] for r in reports)
     # Reading "events since seq N" while writers commit misses nothing and repeats nothing.
     assert seen == sorted(set(seen)) and len(seen) == total_events
+
+
+def test_cancel_never_signals_the_attempt_that_a_quick_resume_started(tmp_path):
+    """`po cancel` then `po resume` from a script: the cancel's wait must not SIGTERM the new attempt."""
+    import subprocess
+    import sys
+    import threading
+
+    from pipeline import control
+    from pipeline.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws", demo=False)
+    db = ws.db()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        run_id = runs.create_run(db, "baseline", {})
+        runs.start_run(db, run_id, sleeper.pid, socket.gethostname())
+        waiting = threading.Thread(target=control.cancel, args=(ws, run_id), kwargs={"wait_s": 0.5})
+        waiting.start()
+        time.sleep(0.1)
+        with write(db) as conn:  # it stopped and was resumed before the cancel's next look
+            conn.execute("UPDATE runs SET attempt = attempt + 1, cancel_requested = 0 WHERE id = ?", (run_id,))
+        waiting.join(timeout=5)
+        time.sleep(0.8)
+        assert sleeper.poll() is None  # the resumed attempt's process was left alone
+    finally:
+        sleeper.kill()
