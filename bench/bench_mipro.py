@@ -8,7 +8,7 @@
 2. LM calls of a cancelled-then-resumed run vs an uninterrupted one, through the real
    `po` CLI against the fake LM served over the OpenAI wire protocol.
 
-    .venv/bin/python bench/bench_mipro.py [--rounds 5] [--trials 30] [--skip-calls]
+    .venv/bin/python bench/bench_mipro.py [--rounds 10] [--trials 30] [--skip-calls]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+CPU: dict[bool, list[float]] = {False: [], True: []}
 SETTINGS = {"auto": None, "num_candidates": 6, "max_bootstrapped_demos": 2, "max_labeled_demos": 2,
             "minibatch": True, "minibatch_size": 8, "minibatch_full_eval_steps": 5, "threads": 4, "seed": 0}
 
@@ -55,9 +56,11 @@ def one_run(recorded: bool, cfg: dict, train, val, ws) -> tuple[float, list]:
         cls = mipro._optimizer_class(ctx, recorder)
     else:
         cls, recorder = dspy.MIPROv2, None
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     best = mipro.optimize(cls, cfg, lm, lm, train, val, recorder)
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu  # all threads of this process: less moved by other load
+    CPU[recorded].append(cpu)
     trials = read.trials(ws.db(readonly=True), run_id) if recorded else None
     return seconds, [round(best.score, 4), lm.engine.generated_calls, len(trials) if trials else None]
 
@@ -77,13 +80,16 @@ def overhead(rounds: int, trials: int) -> dict:
     times = {"without": [], "with": []}
     outcome = {}
     one_run(False, cfg, train, val, ws)  # warm-up: imports, first compiles
-    for _ in range(rounds):
-        for variant in ("without", "with"):
+    for i in range(rounds):
+        # ABBA: the variant that goes first alternates, so a warm-up or a slow phase of the
+        # machine does not always fall on the same one.
+        for variant in (("without", "with") if i % 2 == 0 else ("with", "without")):
             seconds, result = one_run(variant == "with", cfg, train, val, ws)
             times[variant].append(seconds)
             outcome[variant] = result
     assert outcome["with"][:2] == outcome["without"][:2], outcome  # the same optimization, the same calls
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(CPU[k == "with"][-rounds:]) for k in times}
     # Each round runs both back to back: the median of the per-round ratios cancels slow phases of the machine.
     ratios = [w / wo for w, wo in zip(times["with"], times["without"])]
     return {"rounds": rounds, "trials": trials, "evaluations_recorded": outcome["with"][2],
@@ -92,7 +98,9 @@ def overhead(rounds: int, trials: int) -> dict:
             "seconds_with": [round(t, 3) for t in times["with"]],
             "median_without": round(med["without"], 3), "median_with": round(med["with"], 3),
             "overhead_pct_of_medians": round(100 * (med["with"] / med["without"] - 1), 2),
-            "overhead_pct_median_of_paired_rounds": round(100 * (statistics.median(ratios) - 1), 2)}
+            "overhead_pct_median_of_paired_rounds": round(100 * (statistics.median(ratios) - 1), 2),
+            "cpu_s_median_without": round(cpu["without"], 3), "cpu_s_median_with": round(cpu["with"], 3),
+            "overhead_pct_cpu": round(100 * (cpu["with"] / cpu["without"] - 1), 2)}
 
 
 def resumed_calls() -> dict:
@@ -128,7 +136,7 @@ def resumed_calls() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--skip-calls", action="store_true", help="only the recording overhead")
     args = parser.parse_args()
