@@ -522,10 +522,7 @@ def main() -> None:
     from pipeline.workspace import WorkspaceError
     from state.schema import SchemaTooNew
 
-    from pipeline.programs import ProgramError
-
-    user_errors = (ConfigError, DatasetError, WorkspaceError, ControlError, UnknownStage, ModelNotFound, SchemaTooNew,
-                   ProgramError)
+    user_errors = (ConfigError, DatasetError, WorkspaceError, ControlError, UnknownStage, ModelNotFound, SchemaTooNew)
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone
@@ -538,16 +535,23 @@ def main() -> None:
     except click.exceptions.Abort:
         err.print("aborted")
         sys.exit(EXIT_CANCELLED)
-    except user_errors as exc:
+    except Exception as exc:  # noqa: BLE001 - sorted below
+        # pipeline.programs imports DSPy (0.4 s): a ProgramError exists only if a command loaded it.
+        programs = sys.modules.get("pipeline.programs")
+        if not isinstance(exc, user_errors + ((programs.ProgramError,) if programs else ())):
+            _unexpected(exc)
         if OPTIONS.debug:
             raise
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
-    except Exception as exc:  # noqa: BLE001 - one line for users, the traceback with --debug
-        if OPTIONS.debug:
-            raise
-        err.print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False, soft_wrap=True)
-        sys.exit(EXIT_FAILED)
+
+
+def _unexpected(exc: Exception) -> None:
+    """One line for users, the traceback with --debug."""
+    if OPTIONS.debug:
+        raise exc
+    err.print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False, soft_wrap=True)
+    sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":
