@@ -36,7 +36,7 @@ CONFIG = """
 [providers.teacher]
 kind = "openai"
 base_url = "{url}/v1"
-model = "fake-teacher"
+model = "m"
 api_key_env = "PO_TEST_FAKE_KEY"
 
 [providers.teacher.limits]

@@ -19,10 +19,21 @@ class ControlError(RuntimeError):
 
 
 def plan(ws, stage_name: str, overrides: dict | None = None) -> dict:
-    """The complete config of a run of `stage_name`, checked before any model time is spent."""
+    """The complete config of a run of `stage_name`, checked before any model time is spent,
+    its providers included."""
     from pipeline import stages
 
-    return stages.get(stage_name).plan(ws, overrides or {})
+    config = stages.get(stage_name).plan(ws, overrides or {})
+    _check_providers(config)
+    return config
+
+
+def _check_providers(config: dict) -> None:
+    from pipeline.doctor import unusable
+
+    problems = unusable(config)
+    if problems:
+        raise ControlError("cannot start: " + "; ".join(problems))
 
 
 def launch(ws, stage_name: str, overrides: dict | None = None, *, detach: bool = False, on_progress=None,
@@ -48,6 +59,7 @@ def resume(ws, run_id: int, *, detach: bool = False, on_progress=None) -> int:
         hint = {"running": "it is still running", "queued": "it is about to start", "succeeded": "it already succeeded"}
         raise ControlError(f"run {run_id} cannot be resumed: {hint.get(status, status)}")
     stages.get(run.stage).check_resumable(ws, run.config)
+    _check_providers(run.config)
     store.reopen_run(db, run_id, detached=detach)
     _start(ws, run_id, detach=detach, on_progress=on_progress)
     return run_id

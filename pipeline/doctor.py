@@ -173,3 +173,21 @@ def run_doctor(ws) -> list[Check]:
         cfg = provider.model_dump()
         checks += CHECKS[cfg["kind"]](name, cfg)
     return checks
+
+
+def unusable(config: dict) -> list[str]:
+    """Why the remote providers of a run's config cannot work, from `po doctor`'s checks:
+    one line each (empty when they can). Checked before a run starts, so that an
+    unreachable server, a missing key or an unknown model is a refusal, not a failure after
+    an hour. The embedded model is left to the run: its own error is as clear and as quick."""
+    problems, seen = [], set()
+    for key, name_key in (("provider_config", "provider"), ("prompt_provider_config", "prompt_provider")):
+        cfg = config.get(key)
+        name = config.get(name_key) or config.get("provider")
+        if not cfg or cfg.get("kind") == "local" or name in seen:
+            continue
+        seen.add(name)
+        for check in CHECKS[cfg["kind"]](name, cfg):
+            if check.status == "fail":
+                problems.append(f"provider {name}: {check.detail}: {check.fix}")
+    return problems

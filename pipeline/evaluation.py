@@ -115,7 +115,8 @@ def evaluate_examples(
         while in_flight:
             done, _ = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
             in_flight.difference_update(done)
-            fill()  # before the caller stores the results: the freed slots work meanwhile
+            if not any(f.exception() for f in done):  # a failure stops the run: start nothing more
+                fill()  # before the caller stores the results: the freed slots work meanwhile
             for future in done:
                 yield future.result()
             fill()

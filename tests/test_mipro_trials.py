@@ -20,7 +20,7 @@ MIPRO = """
 [providers.fake]
 kind = "openai"
 base_url = "{url}/v1"
-model = "fake-po"
+model = "m"
 api_key_env = "PO_TEST_FAKE_KEY"
 
 [mipro]
@@ -133,3 +133,19 @@ def test_cancelled_then_resumed_run_pays_for_no_call_twice(tmp_path, server):
     assert resumed.summary["fingerprint"] == whole["summary"]["fingerprint"]
     scores = [(t["kind"], t["score"]) for t in read.trials(db, run_id)]
     assert scores == [(t["kind"], t["score"]) for t in read.trials(open_db(straight / "state.db"), whole["id"])]
+
+
+def test_an_unreachable_or_unknown_model_is_refused_before_the_run_starts(tmp_path, server):
+    from tests.loopback import unused_port
+
+    ws = fake_ws(tmp_path, "ws", server)
+    toml = (ws / "po.toml").read_text()
+    (ws / "po.toml").write_text(toml.replace('model = "m"', 'model = "gpt-5-turbo"'))
+    proc = po("run", "mipro", ws=ws, check=False)
+    assert proc.returncode == 2
+    assert "cannot start: provider fake: 'gpt-5-turbo' not served (has: m)" in proc.stderr
+    (ws / "po.toml").write_text(toml.replace(server.url, f"http://127.0.0.1:{unused_port()}"))
+    proc = po("run", "mipro", "--dry-run", ws=ws, check=False)
+    assert proc.returncode == 2 and "unreachable (ConnectError): start the server" in proc.stderr
+    assert read.list_runs(open_db(ws / "state.db", readonly=True)) == []
+    assert server.requests_to(OPENAI_CHAT) == []  # not one LM call

@@ -17,7 +17,7 @@ FAKE = """
 [providers.fake]
 kind = "openai"
 base_url = "{url}/v1"
-model = "fake-po"
+model = "m"
 api_key_env = "PO_TEST_FAKE_KEY"
 
 [baseline]

@@ -24,7 +24,7 @@ TEACHER = """
 [providers.teacher]
 kind = "openai"
 base_url = "{url}/v1"
-model = "fake-teacher"
+model = "m"
 api_key_env = "PO_TEST_FAKE_KEY"
 {limits}
 
