@@ -84,3 +84,18 @@ def set_tables(ws: Path, toml: str) -> None:
 
 def run_json(ws: Path, run_id: int) -> dict:
     return json.loads(po("status", str(run_id), "--json", ws=ws).stdout)
+
+
+@pytest.fixture
+def server():
+    """A loopback server speaking the providers' wire protocols (tests/loopback.py)."""
+    from tests.loopback import Loopback
+
+    with Loopback() as s:
+        yield s
+
+
+@pytest.fixture
+def fake_key(monkeypatch):
+    """The API key the loopback providers' po.toml tables name (api_key_env)."""
+    monkeypatch.setenv("PO_TEST_FAKE_KEY", "sk-fake")

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from pipeline.doctor import run_doctor
 from pipeline.workspace import init_workspace
 from tests.conftest import po
-from tests.loopback import OLLAMA_TAGS, OPENAI_MODELS, Loopback, ollama_tags, openai_error, openai_models, unused_port
-
-
-@pytest.fixture
-def server():
-    with Loopback() as s:
-        yield s
+from tests.loopback import OLLAMA_TAGS, OPENAI_MODELS, ollama_tags, openai_error, openai_models, unused_port
 
 
 def workspace(tmp_path, providers: str):

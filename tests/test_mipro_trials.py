@@ -14,7 +14,7 @@ from state import read
 from state.db import open_db
 from tests.conftest import po, set_tables, wait_for
 from tests.fake_lm import openai_responder
-from tests.loopback import OPENAI_CHAT, Loopback
+from tests.loopback import OPENAI_CHAT
 
 MIPRO = """
 [providers.fake]
@@ -38,15 +38,7 @@ threads = 2
 """
 
 
-@pytest.fixture
-def server():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch):
-    monkeypatch.setenv("PO_TEST_FAKE_KEY", "sk-fake")
+pytestmark = pytest.mark.usefixtures("fake_key")
 
 
 def fake_ws(tmp_path, name, server, trials=7):

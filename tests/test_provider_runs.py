@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from state import read
 from state.db import open_db
 from tests.conftest import po
-from tests.loopback import PO_ANSWER as ANSWER, OLLAMA_CHAT, Loopback, ollama_chat, ollama_error
-
-
-@pytest.fixture
-def server():
-    with Loopback() as s:
-        yield s
+from tests.loopback import PO_ANSWER as ANSWER, OLLAMA_CHAT, ollama_chat, ollama_error
 
 
 def use_ollama(ws, server, extra: str = "") -> None:

@@ -19,12 +19,6 @@ KEY = "sk-test-SECRET-0123456789"
 
 
 @pytest.fixture
-def server():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture
 def remote_ws(demo_ws, server, monkeypatch):
     """The demo workspace with its baseline on `remote`, an openai provider keyed by $PO_TEST_KEY."""
     monkeypatch.setenv("PO_TEST_KEY", KEY)  # po() passes os.environ to the CLI

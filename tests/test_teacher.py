@@ -18,7 +18,7 @@ from state import read
 from state.db import open_db
 from tests.conftest import po, set_tables, wait_for
 from tests.fake_lm import openai_responder
-from tests.loopback import OPENAI_CHAT, Loopback, openai_error
+from tests.loopback import OPENAI_CHAT, openai_error
 
 TEACHER = """
 [providers.teacher]
@@ -37,15 +37,7 @@ threads = 4
 """
 
 
-@pytest.fixture
-def server():
-    with Loopback() as s:
-        yield s
-
-
-@pytest.fixture(autouse=True)
-def fake_key(monkeypatch):
-    monkeypatch.setenv("PO_TEST_FAKE_KEY", "sk-fake")
+pytestmark = pytest.mark.usefixtures("fake_key")
 
 
 def teacher_ws(tmp_path, server, n, extra="", limits="[providers.teacher.limits]\nconcurrency = 4"):
