@@ -20,8 +20,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from po_console import keys
 from po_console.messages import ActionDone, RunEnded, StoreSnapshot
-from po_console.panes import BaselinePane, MiproPane, OverviewPane, RunsPane
-from po_console.screens import ConfirmScreen, ExampleScreen, LaunchScreen, ProgramScreen, RunScreen
+from po_console.panes import BaselinePane, MiproPane, OverviewPane, RunsPane, TeacherPane
+from po_console.screens import ConfirmScreen, ExampleScreen, LaunchScreen, ProgramScreen, RunScreen, TeacherRecordScreen
 from po_console.snapshots import StoreReader, View
 
 LOW_BANDWIDTH_REFRESH_S = 3.0
@@ -46,6 +46,7 @@ class POConsole(App):
         self.view = View("overview")
         self.running: dict[int, str] = {}  # runs seen running, to notify when they end
         self.first_paint_at: float | None = None
+        self.drawn: View | None = None  # the view of the last snapshot drawn (tests wait for it)
         self._force = False
         # Cancel and resume ask the pipeline one at a time. control.cancel keeps polling until
         # it sees the run stop (then SIGTERMs it after 15 s); a resume pressed within that
@@ -59,6 +60,7 @@ class POConsole(App):
             yield RunsPane(id="runs")
             yield BaselinePane(id="baseline")
             yield MiproPane(id="mipro")
+            yield TeacherPane(id="teacher")
         yield Footer(compact=True)  # every pane's key fits in 80 columns
 
     def on_mount(self) -> None:
@@ -108,6 +110,7 @@ class POConsole(App):
                 self.screen.apply(snap.run, snap.artifacts)
         else:
             self.query_one(f"#{snap.view.pane}").apply(snap)
+        self.drawn = snap.view
         if self.first_paint_at is None:
             self.first_paint_at = time.monotonic()
             self.call_after_refresh(self._trace, "first-paint")
@@ -184,6 +187,11 @@ class POConsole(App):
                 self.push_screen(ExampleScreen(result, self._example_inputs(result["example_id"])))
         elif self.view.pane == "mipro":
             self.action_review_program()
+        elif self.view.pane == "teacher":
+            pane = self.query_one(TeacherPane)
+            record = pane.selected_record()
+            if record:
+                self.push_screen(TeacherRecordScreen(record, pane.run.config.get("min_score") if pane.run else None))
 
     def action_review_program(self) -> None:
         run = self.query_one(MiproPane).run if self.view.pane == "mipro" else self._selected_run()
@@ -235,7 +243,7 @@ class POConsole(App):
 
         if self.view.pane == "runs":
             return self.query_one(RunsPane).selected_run()
-        if self.view.pane in ("baseline", "mipro"):
+        if self.view.pane in ("baseline", "mipro", "teacher"):
             run = self.query_one(f"#{self.view.pane}").run
             return run.id if run else None
         if isinstance(self.screen, RunScreen):
@@ -260,8 +268,11 @@ class POConsole(App):
 
         config = getattr(self.workspace.config, stage)
         limit_key = LIMIT_KEY[stage]
-        counts = {"trials": config.num_trials, "candidates": config.num_candidates, "auto": config.auto} \
-            if stage == "mipro" else {}
+        counts = {}
+        if stage == "mipro":
+            counts = {"trials": config.num_trials, "candidates": config.num_candidates, "auto": config.auto}
+        elif stage == "teacher":
+            counts = {"max_records": config.max_records, "min_score": config.min_score}
         self.push_screen(LaunchScreen(stage, config.threads, getattr(config, limit_key), **counts),
                          callback=lambda overrides: overrides is not None and self.launch(stage, overrides))
 

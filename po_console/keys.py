@@ -13,10 +13,14 @@ ACTIONS: list[tuple[str, str, str, str, str, bool]] = [
     ("show-runs", "2", "show('runs')", "Runs", "Run history and logs", True),
     ("show-baseline", "3", "show('baseline')", "Baseline", "Baseline results of the latest (or chosen) run", True),
     ("show-mipro", "4", "show('mipro')", "MIPROv2", "MIPROv2 trials, score chart and candidates", True),
+    ("show-teacher", "5", "show('teacher')", "Teacher", "Teacher data set: accepted / target, score histogram, "
+     "rejection reasons, recent records", True),
     ("launch-run", "l", "launch", "Launch", "Launch the selected stage (detached)", True),
     ("cancel-run", "c", "cancel", "Cancel", "Cancel the selected run (asks first)", True),
-    ("resume-run", "r", "resume", "Resume", "Resume the selected failed/cancelled/stale run", True),
-    ("open-run", "enter", "open", "Open", "Open the selected run, example or MIPROv2 program", False),
+    # Resume is off the footer too (80 columns): the overview's hint line and the teacher pane offer r
+    # where a run can be resumed, and the palette lists it.
+    ("resume-run", "r", "resume", "Resume", "Resume the selected failed/cancelled/stale run", False),
+    ("open-run", "enter", "open", "Open", "Open the selected run, example, MIPROv2 program or teacher record", False),
     ("filter-stage", "f", "filter_stage", "Stage filter", "Runs: cycle the stage filter", False),
     ("filter-state", "s", "filter_state", "State filter", "Runs: cycle the state filter", False),
     ("sort-results", "o", "sort_results", "Sort", "Baseline: cycle the sort column", False),

@@ -7,11 +7,13 @@ import time
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from pipeline import teacher
 from pipeline.stages import BUILT, PIPELINE
+from pipeline.units import duration
 from po_console import render
 from po_console.snapshots import Snapshot
 from state.read import Run
@@ -322,6 +324,173 @@ def candidate_list(trials: list[dict], instructions: list[str], demo_sets: list[
         first = instruction.strip().splitlines()[0] if instruction.strip() else "(empty)"
         text.append(f"\n{mark}{i:>2} ", style="bold yellow" if mark != " " else "")
         text.append(first)
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+class ScoreHistogram(Widget):
+    """The teacher pane's score histogram with the min_score threshold, drawn to its size."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scores: list[float] = []
+        self.min_score: float | None = None  # None: no run to draw
+
+    def show(self, scores: list[float], min_score: float | None) -> None:
+        if (scores, min_score) != (self.scores, self.min_score):
+            self.scores, self.min_score = scores, min_score
+            self.refresh()
+
+    def render(self) -> Text:
+        if self.min_score is None:
+            return Text("")
+        return render.score_histogram(self.scores, self.min_score, self.size.width, self.size.height)
+
+
+# The reason column stops here, so that the table fits 80 columns; enter shows it whole.
+REASON_CHARS = 34
+RECORD_STYLE = {"accepted": "green", "rejected": "red", "surplus": "yellow", "error": "bold red"}
+
+
+class TeacherPane(Vertical):
+    """A teacher run as it fills its data set: accepted / target and what reaching it will
+    take, the score histogram against min_score, why answers were rejected, the newest attempts."""
+
+    EMPTY = "Teacher · no run yet: press l to launch one"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.run: Run | None = None
+        self.records: dict[str, dict] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.EMPTY, id="teacher-summary")
+        with Horizontal(id="teacher-middle"):
+            yield ScoreHistogram(id="teacher-histogram")
+            yield Static("", id="teacher-reasons")
+        table = DataTable(id="teacher-table", cursor_type="row")
+        for label, key in [("seq", "seq"), ("example", "example"), ("att", "attempt"), ("status", "status"),
+                           ("score", "score"), ("reason", "reason")]:
+            table.add_column(label, key=key)
+        yield table
+
+    def apply(self, snap: Snapshot) -> None:
+        self.run = snap.run
+        stats = snap.teacher
+        self.query_one("#teacher-summary", Static).update(teacher_summary(snap.run, stats))
+        min_score = snap.run.config.get("min_score") if snap.run else None
+        self.query_one(ScoreHistogram).show(stats["scores"] if stats else [], min_score)
+        self.query_one("#teacher-reasons", Static).update(reason_list(stats))
+        self.records = {record_key(r): r for r in snap.records}
+        table = self.query_one(DataTable)
+        following = table.cursor_row <= 0  # on the newest attempt: stay on the newest as more come
+        sync_ordered(table, {key: record_cells(r) for key, r in self.records.items()})
+        if following and table.row_count:
+            table.move_cursor(row=0)
+
+    def selected_record(self) -> dict | None:
+        key = selected_key(self.query_one(DataTable))
+        return self.records.get(key) if key else None
+
+
+def record_key(r: dict) -> str:
+    return f"{r['input_key']}/{r['attempt']}"
+
+
+def record_cells(r: dict) -> tuple:
+    reason = r["reason"] or ""
+    attempt = "imp" if r["attempt"] == 0 else str(r["attempt"])  # imported from an old data set
+    return ("-" if r["seq"] is None else str(r["seq"]), r["example_id"], attempt,
+            Text(r["status"], style=RECORD_STYLE.get(r["status"], "")), render.score(r["score"]),
+            reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 1] + "…")
+
+
+def teacher_summary(run: Run | None, stats: dict | None) -> Text:
+    """Accepted / target with a bar and ETA, the acceptance rate with its 95% interval,
+    throughput, cost so far, and what reaching the target will take (a range, from
+    pipeline.teacher.projection: never one guess)."""
+    if run is None or stats is None:
+        return Text(TeacherPane.EMPTY, style="bold")
+    target, min_score = run.config.get("max_records") or 0, run.config.get("min_score")
+    p = teacher.projection(stats, target)
+    head = f"Teacher run {run.id} · {run.status} · min score {min_score}"
+    if (run.config.get("attempts_per_input") or 1) > 1:
+        head += f" · best of {run.config['attempts_per_input']}"
+    head += f" · {run.config.get('provider', '?')} · enter: record"
+    lines = [Text(head, style="bold")]
+    if run.error:
+        lines.append(Text(run.error, style="red"))  # it says what it is: "pool exhausted: …"
+    share = f"{stats['accepted'] / target:.0%}" if target else "-"
+    bar = render.progress_bar(stats["accepted"], target)
+    lines.append(Text.assemble(f"accepted {stats['accepted']:,}/{target:,} ", (bar, "green"), f" {share} · ",
+                               eta(run, p)))
+    generated = stats["attempts"] - stats["imported"] - stats["errors"]
+    line = f"attempts {stats['attempts']:,} on {stats['inputs']:,} inputs"
+    if stats["imported"]:
+        line += f" ({stats['imported']:,} imported)"
+    if p["rate"] is not None:
+        line += f" · acceptance {p['rate']:.0%} of {generated:,} (95% CI {p['rate_low']:.0%}–{p['rate_high']:.0%})"
+    lines.append(Text(line))
+    lines.append(Text(throughput(stats, p, generated)))
+    lines.append(Text(to_reach(stats, p, target, run.id)))
+    summary = Text("\n").join(lines)
+    return summary  # one figure a line (the CSS does not wrap it): a long error is cut at 80 columns
+
+
+def eta(run: Run, p: dict) -> str:
+    if p["remaining"] == 0:
+        return "target reached"
+    if run.status in ("running", "queued"):
+        if p["seconds_low"] is None:
+            return "ETA -"
+        high = duration(p["seconds_high"]) if p["seconds_high"] is not None else "?"
+        return f"ETA {duration(p['seconds_low'])}–{high}"
+    return f"{run.status}: r resumes" if run.status in ("cancelled", "failed", "stale") else run.status
+
+
+def throughput(stats: dict, p: dict, generated: int) -> str:
+    """Per minute over the latest attempts (teacher_stats' window), records at the acceptance rate."""
+    cost = "unknown" if stats["cost_usd"] is None else f"${stats['cost_usd']:,.2f}"
+    spa = stats["seconds_per_attempt"]
+    if not spa or generated <= 0:
+        return f"per minute: - · cost so far {cost}"
+    per_min = 60 / spa
+    tokens = (stats["input_tokens"] + stats["output_tokens"]) / generated * per_min
+    records = f"{per_min * p['rate']:,.1f} records, " if p["rate"] is not None else ""
+    return f"per minute: {records}{per_min:,.1f} attempts, {tokens:,.0f} tokens · cost so far {cost}"
+
+
+def to_reach(stats: dict, p: dict, target: int, run_id: int) -> str:
+    if p["remaining"] == 0:
+        surplus = f" · {stats['surplus']:,} surplus, not counted" if stats["surplus"] else ""
+        return f"data set: artifacts/{run_id}/{teacher.EXPORT_NAME}{surplus}"
+    if p["attempts_low"] is None:
+        return f"to reach {target:,}: not known before the teacher's first answer"
+    high = lambda v, fmt: fmt(v) if v is not None else "?"  # noqa: E731 - nothing accepted yet: no upper bound
+    text = f"to reach {target:,}: {p['attempts_low']:,}–{high(p['attempts_high'], '{:,}'.format)} more attempts"
+    if p["seconds_low"] is not None:
+        text += f", {duration(p['seconds_low'])}–{high(p['seconds_high'], duration)}"
+    text += f", ${p['usd_low']:,.2f}–{high(p['usd_high'], '${:,.2f}'.format)}" if p["usd_low"] is not None \
+        else ", cost unknown"
+    return text
+
+
+def reason_list(stats: dict | None) -> Text:
+    """Why answers were rejected, most frequent first, with each reason's share of the rejections."""
+    if stats is None:
+        return Text("")
+    reasons = stats["reasons"]
+    if not reasons:
+        return Text("no rejections yet", style="dim")
+    total = sum(n for _, n in reasons)
+    text = Text(f"rejected for ({total:,})", style="bold")
+    names = [why if len(why) <= 22 else why[:21] + "…" for why, _ in reasons[:5]]
+    width = max(map(len, names))
+    for name, (_, n) in zip(names, reasons):
+        text.append(f"\n{name:<{width}} {n:>4,} {n / total:>4.0%}")
+    if len(reasons) > 5:
+        text.append(f"\n… {len(reasons) - 5} more", style="dim")
     text.no_wrap = True
     text.overflow = "ellipsis"
     return text

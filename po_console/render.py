@@ -1,5 +1,6 @@
 """Rendering with rich, no Textual: progress bars and tables for the `po` CLI, and the
-MIPROv2 score chart and program review, which the CLI and the console share."""
+MIPROv2 score chart, the teacher score histogram and the program review, which the CLI and
+the console share."""
 
 from __future__ import annotations
 
@@ -32,11 +33,20 @@ def headline(run: Run | None) -> str:
     return get(run.stage).headline(run.summary)
 
 
+# What a stage's done / total counts, as the progress bar's label.
+PROGRESS_LABEL = {"baseline": "evaluating", "mipro": "evaluations", "teacher": "accepted"}
+
+
+def progress_label(stage: str | None) -> str:
+    return PROGRESS_LABEL.get(stage or "", "working")
+
+
 class RunProgress:
     """done / total, rate, ETA on stderr while a foreground run works."""
 
-    def __init__(self, console: Console, enabled: bool = True):
+    def __init__(self, console: Console, enabled: bool = True, *, stage: str | None = None):
         self.enabled = enabled
+        self.stage = stage  # the bar's label; may also be set before the first update
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}  ETA {task.fields[eta]}"), TimeElapsedColumn(),
@@ -61,7 +71,8 @@ class RunProgress:
         if self.task is None:
             # Rate and ETA count only this process's work: units a resumed run already had are not "fast".
             self.first_done = done
-            self.task = self.progress.add_task("evaluating", total=total, completed=done, rate="-/min", eta="-")
+            self.task = self.progress.add_task(progress_label(self.stage), total=total, completed=done,
+                                               rate="-/min", eta="-")
             return
         elapsed = time.monotonic() - self.started_at
         rate = (done - self.first_done) / elapsed if elapsed > 0 else 0.0
@@ -102,6 +113,25 @@ def summary_table(summary: dict) -> Table:
     return table
 
 
+def mipro_table(summary: dict) -> Table:
+    table = Table(title="MIPROv2", show_header=True, header_style="bold", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    best, default = summary.get("best_score"), summary.get("default_score")
+    gain = f" ({best - default:+.3f})" if best is not None and default is not None else ""
+    table.add_row("best full score", _fmt(best) + gain)
+    table.add_row("program as written (default)", _fmt(default))
+    table.add_row("evaluations", str(summary.get("evaluations", "-")))
+    table.add_row("LM calls (cache hits)", f"{summary.get('lm_calls', '-')} ({summary.get('cache_hits', '-')})")
+    if summary.get("parse_failures"):
+        table.add_row("parse failures", str(summary["parse_failures"]))
+    for name, count in (summary.get("demos") or {}).items():
+        table.add_row(f"  demos: {name}", str(count))
+    if summary.get("program"):
+        table.add_row("program", summary["program"])
+    return table
+
+
 def print_run(console: Console, run: Run, artifacts: list[dict] | None = None) -> None:
     status = run.status
     line = f"run {run.id} · {run.stage} · {status}"
@@ -116,6 +146,9 @@ def print_run(console: Console, run: Run, artifacts: list[dict] | None = None) -
         console.print(f"its process is gone: resume with `po resume {run.id}`", markup=False)
     if run.summary and run.stage == "baseline":
         console.print(summary_table(run.summary))
+    elif run.summary and run.stage == "mipro":
+        console.print(mipro_table(run.summary))
+    # A teacher run: the run line and its data set are enough; `po status RUN` adds where it stands.
     for item in artifacts or []:
         console.print(f"  {item['path']}  ({item['bytes']} bytes, {item['kind']})", markup=False)
 
@@ -327,3 +360,62 @@ def _draw_best(grid, trials: list[dict], column, row_of, plot_w: int) -> None:
         end = column(i + 1) if i + 1 < len(trials) else start + 1
         for c in range(start, min(max(end, start + 1), plot_w)):
             grid[row_of(t["best_full"])][c] = CHART_BEST
+
+
+# -- teacher data set ------------------------------------------------------------------------
+
+HIST_STYLE = {"kept": "green", "mixed": "yellow", "under": "red"}
+_EIGHTHS = " ▁▂▃▄▅▆▇█"
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    """`█████░░░░░`: plain blocks, the same over a slow link and in a log."""
+    filled = min(width, round(width * done / total)) if total else 0
+    return "█" * filled + "░" * (width - filled)
+
+
+def score_histogram(scores: list[float], min_score: float, width: int, height: int) -> Text:
+    """Scores of generated attempts over [0, 1], in bins of 0.05 (0.1 when narrow), with
+    min_score drawn as a │ column: bars right of it were kept, left of it rejected (a bin
+    the threshold cuts is yellow). The first line is the title, the last the score axis."""
+    counted = f"{len(scores)} attempt{'' if len(scores) == 1 else 's'}"
+    title = Text.assemble(f"scores of {counted} · ", ("│", "bold"), f" min score {min_score}")
+    if not scores:
+        return Text.assemble(title, "\n(no scored attempts yet)")
+    rows = max(1, height - 2)
+    bins = 20 if width >= 46 else 10
+    counts = [0] * bins
+    for value in scores:
+        counts[min(bins - 1, math.floor(round(value * bins, 6)))] += 1
+    peak = max(counts)
+    label_w = len(str(peak)) + 1
+    bin_w = max(1, min(4, (width - label_w - 1) // bins))
+    edge = round(min_score * bins, 6)
+    cut = math.ceil(edge)  # the first bin wholly at or above the threshold
+    style = [HIST_STYLE["kept" if i >= cut else "mixed" if i == cut - 1 and cut != edge else "under"]
+             for i in range(bins)]
+    column = lambda edge: label_w + edge * bin_w + (1 if edge >= cut else 0)  # noqa: E731 - left edge of bin `edge`
+    out = title
+    for r in range(rows):
+        level = (rows - 1 - r) * 8
+        out.append(f"\n{str(peak) if r == 0 else '':>{label_w - 1}} ", style="dim")
+        for i, count in enumerate(counts):
+            if i == cut:
+                out.append("│", style="bold")
+            eighths = max(1, round(count / peak * rows * 8)) if count else 0
+            char = _EIGHTHS[max(0, min(8, eighths - level))]
+            out.append(char * max(1, bin_w - 1) + (" " if bin_w > 1 else ""), style=style[i])
+        if cut >= bins:
+            out.append("│", style="bold")
+    axis = [" "] * (column(bins) + 1)
+    if cut <= bins:
+        axis[column(cut) - 1] = "┴"
+    for value, label in ((0, "0"), (0.25, ".25"), (0.5, ".5"), (0.75, ".75"), (1, "1")):
+        at = column(round(value * bins))
+        at = min(at, len(axis) - len(label))
+        if all(c == " " for c in axis[max(0, at - 1): at + len(label) + 1]):
+            axis[at: at + len(label)] = label
+    out.append("\n" + "".join(axis).rstrip(), style="dim")
+    out.no_wrap = True
+    out.overflow = "crop"
+    return out

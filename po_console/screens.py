@@ -1,5 +1,5 @@
 """Screens over the panes: launch parameters, confirmation, a run's details with its live log,
-one example, a MIPROv2 program's review."""
+one example, one teacher record, a MIPROv2 program's review."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from po_console import logfile, render
 from po_console.messages import ProgramLoaded
-from po_console.panes import run_details
+from po_console.panes import PART_SHORT, run_details
 from state.read import Run
 
 
@@ -24,24 +24,34 @@ class LaunchScreen(ModalScreen[dict | None]):
     """The few parameters that matter, prefilled from po.toml. Dismisses with the overrides.
 
     MIPROv2 also asks its trial and candidate counts; left empty, po.toml decides (its
-    `auto` preset, when it has one). Typed in, they replace the preset.
+    `auto` preset, when it has one). Typed in, they replace the preset. The teacher asks how
+    many records to accept and the score that accepts one; its limit is the pool's.
     """
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back", id="launch-back")]
-    OVERRIDES = {"threads": "threads", "limit": "limit", "trials": "num_trials", "candidates": "num_candidates"}
+    OVERRIDES = {"threads": "threads", "limit": "limit", "trials": "num_trials", "candidates": "num_candidates",
+                 "max_records": "max_records", "min_score": "min_score"}
+    FRACTIONS = {"min_score"}  # the others are whole numbers
 
     def __init__(self, stage: str, threads: int, limit: int | None, *, trials: int | None = None,
-                 candidates: int | None = None, auto: str | None = None) -> None:
+                 candidates: int | None = None, auto: str | None = None, max_records: int | None = None,
+                 min_score: float | None = None) -> None:
         super().__init__()
         self.stage, self.threads, self.limit = stage, threads, limit
         self.trials, self.candidates, self.auto = trials, candidates, auto
+        self.max_records, self.min_score = max_records, min_score
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"Launch {self.stage} (detached: it goes on when you leave)")
             with Horizontal():
                 yield from labelled_input("threads", "threads", self.threads)
-                yield from labelled_input("limit", "limit (empty = all)", self.limit)
+                yield from labelled_input("limit", f"{'pool ' if self.stage == 'teacher' else ''}limit (empty = all)",
+                                          self.limit)
+            if self.stage == "teacher":
+                with Horizontal():
+                    yield from labelled_input("max_records", "max records", self.max_records)
+                    yield from labelled_input("min_score", "min score (0-1)", self.min_score, kind="number")
             if self.stage == "mipro":
                 empty = f"empty = auto {self.auto}" if self.auto else "empty = po.toml"
                 with Horizontal():
@@ -58,10 +68,12 @@ class LaunchScreen(ModalScreen[dict | None]):
         for box in self.query(Input):
             if not box.value.strip():
                 continue
+            fraction = box.id in self.FRACTIONS
             try:
-                overrides[self.OVERRIDES[box.id]] = int(box.value)
+                overrides[self.OVERRIDES[box.id]] = float(box.value) if fraction else int(box.value)
             except ValueError:
-                self.notify(f"{box.id}: {box.value!r} is not a whole number", severity="error")
+                self.notify(f"{box.id}: {box.value!r} is not a {'number' if fraction else 'whole number'}",
+                            severity="error")
                 return
         if self.auto and ("num_trials" in overrides or "num_candidates" in overrides):
             overrides["auto"] = None  # counts typed in replace the preset (MIPROv2 takes one or the other)
@@ -72,10 +84,10 @@ class LaunchScreen(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
-def labelled_input(name: str, label: str, value: int | None) -> ComposeResult:
+def labelled_input(name: str, label: str, value: float | None, kind: str = "integer") -> ComposeResult:
     with Vertical(classes="field"):
         yield Label(label)
-        yield Input("" if value is None else str(value), id=name, type="integer")
+        yield Input("" if value is None else str(value), id=name, type=kind)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -184,22 +196,54 @@ class ExampleScreen(Screen):
         super().__init__()
         self.result, self.inputs = result, inputs or {}
 
-    def compose(self) -> ComposeResult:
+    def head(self) -> str:
         r = self.result
         score = f"{r['score']:.3f}" if r["score"] is not None else r["status"]
         parts = "  ".join(f"{k} {v:.2f}" for k, v in r["parts"].items())
-        yield Static(f"{r['example_id']} · {score} · {r['latency_s']:.1f}s · {parts}" +
-                     (f"\n{r['error']}" if r.get("error") else ""), id="example-head")
+        return f"{r['example_id']} · {score} · {r['latency_s']:.1f}s · {parts}" + \
+            (f"\n{r['error']}" if r.get("error") else "")
+
+    def compose(self) -> ComposeResult:
+        r = self.result
+        yield Static(self.head(), id="example-head", markup=False)
         with Horizontal():
             with VerticalScroll(classes="side"):
                 for name in ("concept", "requirements_yaml", "existing_vision"):
                     yield Label(name, classes="field-name")
                     yield Static(self.inputs.get(name) or "(empty)", markup=False)
             with VerticalScroll(classes="side"):
-                for name, value in r["outputs"].items():
+                # The vision first, as the program writes it (the store keeps the fields sorted by name).
+                outputs = sorted(r["outputs"].items(), key=lambda kv: kv[0] != "product_vision")
+                for name, value in outputs:
                     yield Label(name, classes="field-name")
                     yield Static(value or "(empty)", markup=False)
         yield Footer(compact=True)
+
+
+class TeacherRecordScreen(ExampleScreen):
+    """One teacher attempt: its decision and why, score parts, tokens, latency and model,
+    then its inputs and the teacher's answer side by side (escape: back, as for an example)."""
+
+    def __init__(self, record: dict, min_score: float | None) -> None:
+        super().__init__(record, record["inputs"])
+        self.min_score = min_score
+
+    def head(self) -> str:
+        r = self.result
+        attempt = "imported" if r["attempt"] == 0 else f"attempt {r['attempt']}"
+        seq = f" #{r['seq']}" if r["seq"] is not None else ""
+        threshold = f" (min {self.min_score})" if self.min_score is not None else ""
+        lines = [f"{r['example_id']} · {attempt} · {r['status']}{seq} · score {render.score(r['score'])}{threshold}"]
+        if r["reason"]:
+            lines.append(f"reason: {r['reason']}")
+        if r["parts"]:
+            order = list(PART_SHORT)  # the metric's order (the store keeps them sorted by name)
+            parts = sorted(r["parts"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+            lines.append("parts: " + "  ".join(f"{k} {v:.2f}" for k, v in parts))
+        cost = "cost unknown" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
+        lines.append(f"latency {r['latency_s'] or 0:.1f}s · tokens {r['input_tokens']:,} in / "
+                     f"{r['output_tokens']:,} out · {cost} · {r['model'] or 'model unknown'}")
+        return "\n".join(lines)
 
 
 class ProgramScreen(Screen):

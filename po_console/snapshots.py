@@ -17,6 +17,8 @@ from state.db import data_version
 # Re-read even without writes this often: a crashed run writes nothing, yet becomes stale,
 # and ages (heartbeat, ETA) move with the clock.
 FORCE_EVERY_S = 5.0
+# The teacher pane lists this many of the newest attempts (a run makes thousands).
+RECENT_RECORDS = 100
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class Snapshot:
     trials: list[dict] = field(default_factory=list)  # mipro: one row per evaluation, in order
     instructions: list[str] = field(default_factory=list)  # mipro: instruction candidates by index
     demo_sets: list[str] = field(default_factory=list)  # mipro: demo sets (JSON lists) by index
+    teacher: dict | None = None  # teacher: state.read.teacher_stats of the run
+    records: list[dict] = field(default_factory=list)  # teacher: the newest attempts, newest first
 
 
 class StoreReader:
@@ -81,6 +85,12 @@ class StoreReader:
                 snap.trials = read.trials(self.db, run_id)
                 snap.instructions = read.candidates(self.db, run_id, "instruction")
                 snap.demo_sets = read.candidates(self.db, run_id, "demos")
+        elif view.pane == "teacher":
+            run_id = self._run_id(view, "teacher")
+            if run_id is not None:
+                snap.run = read.get_run(self.db, run_id)
+                snap.teacher = read.teacher_stats(self.db, run_id)
+                snap.records = read.teacher_records(self.db, run_id, recent=RECENT_RECORDS)
         elif view.pane == "run" and view.run_id is not None:
             snap.run = read.get_run(self.db, view.run_id)
             snap.artifacts = read.artifacts(self.db, view.run_id)

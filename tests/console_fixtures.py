@@ -142,9 +142,93 @@ def save_mipro_program(ws: Workspace, run_id: int, instruction: str, score: floa
     return {"demos": manifest["demos"], "program": f"programs/{name}", "fingerprint": manifest["fingerprint"]}
 
 
+# A teacher run (min score 0.55, best of 3, 6 records) as the stage writes it, attempt by
+# attempt in time order: (example, attempt, score parts or None for a parse failure). Parts
+# are (vision_structure, requirement_coverage, review_validity, vision_consistency,
+# length_bounds, no_repetition); scores 0.43-0.85, as the embedded model's. The 14th attempt
+# reaches the target; the 15th was in flight then and is kept as surplus, the 16th rejected.
+TEACHER_ATTEMPTS = [
+    ("pool-0001", 1, (0.5, 0.25, 0.5, 1, 0.5, 1)),
+    ("pool-0002", 1, (0.75, 0.5, 0.75, 1, 0.75, 1)),
+    ("pool-0003", 1, None),
+    ("pool-0001", 2, (0.75, 0.5, 0.5, 1, 0.5, 1)),
+    ("pool-0004", 1, (0.75, 0.5, 0, 1, 0.25, 1)),
+    ("pool-0003", 2, (0.5, 0, 0.5, 1, 0.75, 1)),
+    ("pool-0005", 1, (1, 0.75, 0.75, 1, 0.75, 1)),
+    ("pool-0006", 1, (0.25, 0, 0.5, 1, 0.5, 1)),
+    ("pool-0004", 2, (0.75, 0.5, 0.5, 1, 0.75, 0.5)),
+    ("pool-0007", 1, None),
+    ("pool-0006", 2, (0.5, 0.5, 0.5, 0.5, 0, 1)),
+    ("pool-0008", 1, (0.75, 0.5, 0.75, 1, 0.5, 1)),
+    ("pool-0003", 3, (0.5, 0.25, 0.25, 1, 0.5, 1)),
+    ("pool-0009", 1, (0.75, 0.75, 0.5, 1, 0.5, 0.5)),
+    ("pool-0007", 2, (0.5, 0.5, 0.75, 1, 0.5, 1)),
+    ("pool-0006", 3, (0.25, 0.25, 0.5, 1, 0.25, 1)),
+]
+TEACHER_MODEL = "local/Qwen2.5-0.5B-Instruct"
+
+
+def teacher_inputs(example_id: str) -> dict:
+    n = int(example_id.split("-")[1])
+    return {"concept": f"A booking app for community sports clubs, number {n}.",
+            "requirements_yaml": f"requirements:\n  - id: CLUB-{n:03d}\n    title: Court booking\n    priority: must\n",
+            "existing_vision": ""}
+
+
+def record_teacher(ws: Workspace, *, state: str = "succeeded", attempts: int = len(TEACHER_ATTEMPTS),
+                   target: int = 6, started: float = T0 + 2400, took: float | None = None, pid: int | None = None,
+                   usd_per_attempt: float | None = None) -> int:
+    """A teacher run through the real store: each attempt decided by pipeline.teacher.decide
+    and stored (numbered, or kept as surplus) by put_teacher_record, 10 s apart."""
+    from pipeline import teacher
+    from pipeline.metric import WEIGHTS
+    from pipeline.stages.teacher import _summary
+    from state.read import teacher_stats
+
+    db = ws.db()
+    config = {"provider": "local", "program": None, "max_records": target, "min_score": 0.55,
+              "attempts_per_input": 3, "temperature": 0.8, "threads": 2, "pool_limit": None,
+              "pool": str(ws.root / "data/pool.jsonl"), "pool_inputs": 12, "effective_temperature": 0.8}
+    run_id = store.create_run(db, "teacher", config)
+    for i, (example_id, attempt, values) in enumerate(TEACHER_ATTEMPTS[:attempts]):
+        inputs = teacher_inputs(example_id)
+        parts = None if values is None else dict(zip(WEIGHTS, map(float, values)))
+        if parts is None:
+            row = {"status": "parse_failure", "score": None, "parts": {},
+                   "error": "ChatAdapter: the answer lacks [[ ## product_owner_review ## ]]"}
+            outputs = {"raw": f"[[ ## product_vision ## ]]\nFor the members of club {example_id}…"}
+        else:
+            row = {"status": "ok", "score": round(sum(WEIGHTS[k] * v for k, v in parts.items()), 4), "parts": parts}
+            outputs = {"product_vision": f"For members of the sports club behind {example_id} who book courts "
+                                         "by phone.",
+                       "product_owner_review": f"Verdict: Approved\n- CLUB-{int(example_id[-4:]):03d} (must) is "
+                                               "covered."}
+        status, reason = teacher.decide(row, config["min_score"])
+        store.put_teacher_record(db, run_id, {
+            "input_key": teacher.input_key(inputs), "attempt": attempt, "example_id": example_id, "status": status,
+            "score": row["score"], "reason": reason, "parts": row["parts"], "inputs": inputs, "outputs": outputs,
+            "latency_s": 8.0 + i % 5, "input_tokens": 640 + 10 * i, "output_tokens": 180 + 5 * i,
+            "cost_usd": usd_per_attempt, "model": TEACHER_MODEL}, target=target)
+        with write(db) as conn:  # the store stamps the time of writing: make it fixed, 10 s apart
+            conn.execute("UPDATE teacher_records SET created_at=? WHERE run_id=? AND example_id=? AND attempt=?",
+                         (started + 10 * (i + 1), run_id, example_id, attempt))
+    stats = teacher_stats(db, run_id)
+    took = 10.0 * attempts + 5 if took is None else took
+    summary = _summary(stats, target, config, TEACHER_MODEL) if state != "running" else None
+    with write(db) as conn:
+        conn.execute(
+            "UPDATE runs SET state=?, created_at=?, started_at=?, ended_at=?, heartbeat_at=?, pid=?, host=NULL,"
+            " attempt=1, done=?, total=?, summary=? WHERE id=?",
+            (state, started, started, None if state == "running" else started + took, started + took, pid,
+             stats["accepted"], target, json.dumps(summary) if summary else None, run_id),
+        )
+    return run_id
+
+
 def recorded_workspace(root: Path) -> Workspace:
     ws = init_workspace(root, demo=True)
     record_baseline(ws, state="succeeded", results=5, started=T0, took=95.0)
     record_baseline(ws, state="cancelled", results=2, started=T0 + 600, took=20.0)
     record_mipro(ws)
+    record_teacher(ws)
     return ws

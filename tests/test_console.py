@@ -15,10 +15,10 @@ from textual.widgets import ContentSwitcher, DataTable
 from pipeline.config import ConfigError
 from pipeline.workspace import Workspace, locate
 from po_console.app import POConsole
-from po_console.screens import ExampleScreen, LaunchScreen, ProgramScreen, RunScreen
+from po_console.screens import ExampleScreen, LaunchScreen, ProgramScreen, RunScreen, TeacherRecordScreen
 from state import read
 from state import runs as store
-from tests.console_fixtures import T0, dead_pid, record_baseline, record_mipro, recorded_workspace
+from tests.console_fixtures import T0, dead_pid, record_baseline, record_mipro, record_teacher, recorded_workspace
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
             assert cell(app, "overview-table", "finetune", "state") == "not built yet"
 
             await pilot.press("2")
-            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 3, what="runs")
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 4, what="runs")
             assert app.query_one(ContentSwitcher).current == "runs"
             await pilot.press("s")  # state filter: running (none)
             await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 0, what="filter")
@@ -64,9 +64,9 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
                 await pilot.press("s")
             await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 1, what="cancelled")
             await pilot.press("s", "s")  # succeeded, then all
-            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 3, what="all")
+            await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 4, what="all")
 
-            await pilot.press("down", "enter")  # run 2, the cancelled baseline
+            await pilot.press("down", "down", "enter")  # run 2, the cancelled baseline
             await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
             await pilot.pause(0.3)
             assert "example val-0002: done" in app.screen.query_one("#run-log").shown
@@ -82,6 +82,11 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
             await wait_until(pilot, lambda: app.query_one("#mipro-table", DataTable).row_count == 9, what="mipro")
             await pilot.press("p")
             await wait_until(pilot, lambda: isinstance(app.screen, ProgramScreen), what="program review")
+            await pilot.press("escape")
+            await pilot.press("5")
+            await wait_until(pilot, lambda: app.query_one("#teacher-table", DataTable).row_count == 16, what="teacher")
+            await pilot.press("enter")
+            assert isinstance(app.screen, TeacherRecordScreen)
             await pilot.press("escape")
             await pilot.press("1")
             assert app.query_one(ContentSwitcher).current == "overview"
@@ -221,6 +226,170 @@ def test_mipro_is_launched_cancelled_and_resumed_from_its_pane(tmp_path, monkeyp
             assert asked.pop() == ("resume", run_id)
 
     asyncio.run(story())
+
+
+def test_teacher_pane_shows_acceptance_scores_against_the_threshold_reasons_and_each_record(recorded):
+    async def story():
+        app = POConsole(recorded, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("5")
+            table = app.query_one("#teacher-table", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 16, what="the attempts")
+            summary = str(app.query_one("#teacher-summary").render()).splitlines()
+            assert summary[0] == "Teacher run 4 · succeeded · min score 0.55 · best of 3 · local · enter: record"
+            assert summary[1] == "accepted 6/6 ████████████████████ 100% · target reached"
+            assert summary[2] == "attempts 16 on 9 inputs · acceptance 44% of 16 (95% CI 23%–67%)"
+            assert summary[3] == "per minute: 2.6 records, 6.0 attempts, 5,595 tokens · cost so far unknown"
+            assert summary[4] == "data set: artifacts/4/po_teacher_dataset.jsonl · 1 surplus, not counted"
+
+            chart = str(app.query_one("#teacher-histogram").render()).splitlines()
+            assert chart[0] == "scores of 14 attempts · │ min score 0.55"
+            bars = chart[1:-1]
+            threshold = bars[0].index("│")
+            assert all(line[threshold] == "│" for line in bars)  # one column, in every row
+            assert chart[-1][threshold] == "┴"
+            # 7 scores under 0.55 in 3 bins (0.40-0.55), 7 at or over it in 4 (0.60-0.75, 0.85); 3 the most in one.
+            assert bars[0].startswith("3 ")
+            assert bars[-1][threshold + 1:].startswith("  █")  # nothing in 0.55-0.60, then 0.60-0.65
+            assert bars[-1][:threshold].count("█") == 3 and bars[-1][threshold:].count("█") == 4
+
+            reasons = str(app.query_one("#teacher-reasons").render()).splitlines()
+            assert reasons[0] == "rejected for (9)"
+            assert reasons[1:] == ["requirement_coverage    5  56%", "parse failure           2  22%",
+                                   "review_validity         1  11%", "length_bounds           1  11%"]
+
+            row = lambda key: [str(c) for c in table.get_row(key)]  # noqa: E731
+            keys = [k.value for k in table.rows]
+            assert row(keys[0]) == ["-", "pool-0006", "3", "rejected", "0.450", "requirement_coverage: 0.25 (visio…"]
+            assert row(keys[1]) == ["-", "pool-0007", "2", "surplus", "0.650", "target of 6 already reached"]
+            assert row(keys[2]) == ["6", "pool-0009", "1", "accepted", "0.662", ""]
+            assert row(keys[-1])[:4] == ["-", "pool-0001", "1", "rejected"]
+
+            await pilot.press("down", "down", "enter")
+            assert isinstance(app.screen, TeacherRecordScreen)
+            head = str(app.screen.query_one("#example-head").render())
+            assert head.startswith("pool-0009 · attempt 1 · accepted #6 · score 0.662 (min 0.55)\n"
+                                   "parts: vision_structure 0.75  requirement_coverage 0.75")
+            assert "tokens 770 in / 245 out · cost unknown · local/Qwen2.5-0.5B-Instruct" in head
+            texts = [str(w.render()) for w in app.screen.query("Static")]
+            assert "A booking app for community sports clubs, number 9." in texts
+            assert any(t.startswith("For members of the sports club behind pool-0009") for t in texts)
+            await pilot.press("escape")
+            assert app.query_one(ContentSwitcher).current == "teacher" and app.screen is app.screen_stack[0]
+
+            await pilot.press("down", "down", "down", "down", "enter")  # the parse failure
+            head = str(app.screen.query_one("#example-head").render())
+            assert head.startswith("pool-0007 · attempt 1 · rejected · score - (min 0.55)\n"
+                                   "reason: parse failure: ChatAdapter: the answer lacks")
+            assert "parts:" not in head
+            assert any(str(w.render()).startswith("[[ ## product_vision ## ]]") for w in app.screen.query("Static"))
+            await pilot.press("escape")
+
+    asyncio.run(story())
+
+
+def test_a_teacher_run_projects_its_eta_and_cost_and_is_launched_cancelled_and_resumed_from_its_pane(
+        tmp_path, monkeypatch):
+    import os
+
+    from pipeline import control
+
+    ws = init_only(tmp_path)
+    # Running in this very process (alive, beating): 10 attempts, 4 accepted of 6, $0.0125 each.
+    run_id = record_teacher(ws, state="running", attempts=10, started=time.time() - 110, took=110, pid=os.getpid(),
+                            usd_per_attempt=0.0125)
+    asked = []
+    monkeypatch.setattr(control, "launch", lambda ws, stage, overrides, detach: asked.append((stage, overrides)) or 9)
+    monkeypatch.setattr(control, "resume", lambda ws, run_id, detach: asked.append(("resume", run_id)) or run_id)
+
+    async def story():
+        app = POConsole(ws, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("5")
+            await wait_until(pilot, lambda: app.query_one("#teacher-table", DataTable).row_count == 10, what="rows")
+            summary = lambda: str(app.query_one("#teacher-summary").render()).splitlines()  # noqa: E731
+            assert summary()[1] == "accepted 4/6 █████████████░░░░░░░ 67% · ETA 30 s–2 min"
+            assert summary()[2] == "attempts 10 on 7 inputs · acceptance 40% of 10 (95% CI 17%–69%)"
+            assert summary()[3].endswith("· cost so far $0.12")
+            assert summary()[4] == "to reach 6: 3–12 more attempts, 30 s–2 min, $0.04–$0.15"
+
+            await pilot.press("l")
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), what="launch dialog")
+            assert app.screen.stage == "teacher"
+            assert (app.screen.query_one("#max_records").value, app.screen.query_one("#min_score").value) == \
+                ("6", "0.55")  # from po.toml
+            app.screen.query_one("#max_records").value = "10"
+            app.screen.query_one("#min_score").value = "0.6"
+            app.screen.query_one("#limit").value = "8"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: asked, what="the launch")
+            stage, overrides = asked.pop()
+            assert stage == "teacher" and overrides == {"threads": 4, "pool_limit": 8, "max_records": 10,
+                                                        "min_score": 0.6}
+            config = control.plan(ws, "teacher", overrides)  # what the dialog asks, the stage takes
+            assert (config["max_records"], config["min_score"], config["pool_inputs"]) == (10, 0.6, 8)
+
+            # Its process dies: the pane offers resume; cancel, then resume, from the pane.
+            store_db = ws.db()
+            from state.db import write
+
+            with write(store_db) as conn:
+                conn.execute("UPDATE runs SET pid=? WHERE id=?", (dead_pid(), run_id))
+            await wait_until(pilot, lambda: summary()[1].endswith("· stale: r resumes"), what="stale")
+            await pilot.press("c", "y")
+            db = ws.db(readonly=True)
+            await wait_until(pilot, lambda: read.get_run(db, run_id).state == "cancelled", what="cancel")
+            await wait_until(pilot, lambda: summary()[1:3] == ["cancelled while stale (its process was gone)",
+                                                               "accepted 4/6 █████████████░░░░░░░ 67% · cancelled: "
+                                                               "r resumes"], what="cancelled")
+            await pilot.press("r")
+            await wait_until(pilot, lambda: asked, what="the resume")
+            assert asked.pop() == ("resume", run_id)
+
+    asyncio.run(story())
+
+
+def test_score_histogram_marks_a_threshold_inside_a_bin_and_narrows_to_tenths():
+    from po_console.render import score_histogram
+
+    text = score_histogram([0.1, 0.56, 0.58, 0.9], 0.57, 46, 4)
+    lines = text.plain.splitlines()
+    assert len(lines) == 4 and lines[0] == "scores of 4 attempts · │ min score 0.57"
+    cut = lines[1].index("│")
+    assert lines[1][cut - 2] == "█"  # 0.55-0.60 holds both sides of 0.57: left of the line, in yellow
+    assert any(span.style == "yellow" for span in text.spans)
+    narrow = score_histogram([0.1, 0.56, 0.58, 0.9], 0.5, 30, 4).plain.splitlines()
+    assert narrow[1].count("│") == 1 and max(len(line) for line in narrow[1:]) <= 30
+    assert "(no scored attempts yet)" in score_histogram([], 0.85, 46, 6).plain
+
+
+def test_cli_progress_and_run_summary_say_what_each_stage_counts(recorded):
+    from rich.console import Console
+
+    from po_console import render
+
+    for stage, label in [("baseline", "evaluating"), ("mipro", "evaluations"), ("teacher", "accepted"),
+                         ("finetune", "working")]:
+        progress = render.RunProgress(Console(file=io.StringIO()), stage=stage)
+        with progress:
+            progress.update(0, 6)
+        assert progress.progress.tasks[0].description == label
+
+    db = recorded.db(readonly=True)
+    mipro = plain_print(lambda console: render.print_run(console, read.get_run(db, 3)))
+    assert "run 3 · mipro · succeeded · 9/9" in mipro
+    for figure in ("best full score", "0.606", "(+0.223)", "LM calls (cache hits)", "75 (1)", "programs/mipro-3"):
+        assert figure in mipro
+    teacher = plain_print(lambda console: render.print_run(console, read.get_run(db, 4)))
+    assert teacher.splitlines() == ["run 4 · teacher · succeeded · 6/6 · 3m"]
+
+
+def plain_print(draw) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=100, record=True)
+    draw(console)
+    return console.export_text()
 
 
 def test_score_chart_fits_more_evaluations_than_columns():
@@ -366,19 +535,24 @@ def test_every_action_is_in_the_command_palette(recorded):
         app = POConsole(recorded)
         async with app.run_test(size=(80, 24)):
             titles = {command.title for command in app.get_system_commands(app.screen)}
-            assert {"Launch", "Cancel", "Resume", "Runs", "Baseline", "MIPROv2", "Program", "Overview"} <= titles
+            assert {"Launch", "Cancel", "Resume", "Runs", "Baseline", "MIPROv2", "Teacher", "Program",
+                    "Overview"} <= titles
 
     asyncio.run(story())
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-@pytest.mark.parametrize("keys", [(), ("2",), ("3",), ("4",)], ids=["overview", "runs", "baseline", "mipro"])
+@pytest.mark.parametrize("keys", [(), ("2",), ("3",), ("4",), ("5",)],
+                         ids=["overview", "runs", "baseline", "mipro", "teacher"])
 def test_snapshots_of_the_main_screens(recorded, snap_compare, size, keys):
     async def settle(pilot):
-        await pilot.pause(0.5)
+        app = pilot.app
+        await wait_until(pilot, lambda: app.drawn == app.view, what="the overview drawn")
         for key in keys:
             await pilot.press(key)
-        await pilot.pause(0.8)
+        # A loaded machine may take a while to read the store: wait for the pane's data, not a fixed time.
+        await wait_until(pilot, lambda: app.drawn == app.view, what=f"the {app.view.pane} pane drawn")
+        await pilot.pause(0.5)
 
     assert snap_compare(POConsole(recorded, low_bandwidth=True, refresh_s=0.2), terminal_size=size, run_before=settle)
 
