@@ -133,7 +133,7 @@ def run_stage(
         return _print_plan(out, stage, config)
     show = None if as_json else (lambda config: _print_plan(err, stage, config))
     return _finish(ws, None, detach, as_json,
-                   lambda cb: control.launch(ws, stage, overrides, detach=detach, on_progress=cb, on_plan=show))
+                   lambda cb: control.launch(ws, stage, overrides, detach=detach, on_progress=cb, on_plan=show), stage)
 
 
 def _run_all(ws, detach: bool, as_json: bool, options: bool) -> None:
@@ -153,7 +153,7 @@ def _run_all(ws, detach: bool, as_json: bool, options: bool) -> None:
     for stage in stages:
         if not as_json:
             err.print(f"== {stage} ==", style="bold", highlight=False)
-        _finish(ws, None, False, as_json, lambda cb, stage=stage: control.launch(ws, stage, on_progress=cb))
+        _finish(ws, None, False, as_json, lambda cb, stage=stage: control.launch(ws, stage, on_progress=cb), stage)
 
 
 def _print_plan(console, stage: str, config: dict) -> None:
@@ -179,7 +179,9 @@ def resume(
     _finish(ws, run_id, detach, as_json, lambda cb: control.resume(ws, run_id, detach=detach, on_progress=cb))
 
 
-def _finish(ws, run_id, detach: bool, as_json: bool, start) -> None:
+def _finish(ws, run_id, detach: bool, as_json: bool, start, stage: str | None = None) -> None:
+    """Start a run (`start(on_progress)` returns its id) and report it: at once when detached,
+    else with a progress bar labelled for the stage, then the run."""
     from state import read
 
     if detach:
@@ -189,7 +191,9 @@ def _finish(ws, run_id, detach: bool, as_json: bool, start) -> None:
         else:
             out.print(f"run {run_id} started in the background. Watch: po logs {run_id} -f   Stop: po cancel {run_id}")
         return
-    with render.RunProgress(err, enabled=not as_json) as progress:
+    if stage is None and run_id is not None:  # a resume: the stored run's stage (unknown ids fail below)
+        stage = getattr(read.get_run(ws.db(readonly=True), run_id), "stage", None)
+    with render.RunProgress(err, enabled=not as_json, stage=stage) as progress:
         run_id = start(progress.update)
     run = read.get_run(ws.db(readonly=True), run_id)
     if as_json:
