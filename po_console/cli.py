@@ -71,7 +71,7 @@ def init(
     ws = init_workspace(OPTIONS.workspace, demo=demo, force=force)
     out.print(f"workspace ready: {ws.root}")
     if demo:
-        out.print("demo data in data/ (60 train, 34 validation, 520 pool inputs). Next: po run baseline")
+        out.print("demo data in data/ (60 train, 34 validation, 520 pool inputs). Next: po run baseline, or po run all")
     else:
         out.print("put your JSONL data sets where po.toml's [data] says, then: po run baseline")
 
