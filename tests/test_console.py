@@ -193,15 +193,20 @@ def test_a_running_mipro_run_follows_its_newest_trial_and_has_no_program_yet(tmp
     asyncio.run(story())
 
 
-def test_mipro_is_launched_cancelled_and_resumed_from_its_pane(tmp_path, monkeypatch):
+def record_launches(monkeypatch) -> list:
+    """Launch and resume would start a stage on the embedded model: record what was asked instead."""
     from pipeline import control
 
-    ws = init_only(tmp_path)
-    run_id = record_mipro(ws, state="running", evaluations=2, started=time.time() - 30, took=1, pid=dead_pid())
     asked = []
-    # Launch and resume would start MIPROv2 on the embedded model: record what was asked instead.
     monkeypatch.setattr(control, "launch", lambda ws, stage, overrides, detach: asked.append((stage, overrides)) or 9)
     monkeypatch.setattr(control, "resume", lambda ws, run_id, detach: asked.append(("resume", run_id)) or run_id)
+    return asked
+
+
+def test_mipro_is_launched_cancelled_and_resumed_from_its_pane(tmp_path, monkeypatch):
+    ws = init_only(tmp_path)
+    run_id = record_mipro(ws, state="running", evaluations=2, started=time.time() - 30, took=1, pid=dead_pid())
+    asked = record_launches(monkeypatch)
 
     async def story():
         app = POConsole(ws, refresh_s=0.2)
@@ -298,9 +303,7 @@ def test_a_teacher_run_projects_its_eta_and_cost_and_is_launched_cancelled_and_r
     # Running in this very process (alive, beating): 10 attempts, 4 accepted of 6, $0.0125 each.
     run_id = record_teacher(ws, state="running", attempts=10, started=time.time() - 110, took=110, pid=os.getpid(),
                             usd_per_attempt=0.0125)
-    asked = []
-    monkeypatch.setattr(control, "launch", lambda ws, stage, overrides, detach: asked.append((stage, overrides)) or 9)
-    monkeypatch.setattr(control, "resume", lambda ws, run_id, detach: asked.append(("resume", run_id)) or run_id)
+    asked = record_launches(monkeypatch)
 
     async def story():
         app = POConsole(ws, refresh_s=0.2)
