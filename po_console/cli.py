@@ -268,10 +268,12 @@ def status(
         return
     while True:
         latest = read.latest_run_per_stage(db)
+        teacher = latest.get("teacher")
+        stats = read.teacher_stats(db, teacher.id) if teacher and teacher.status == "running" else None
         if as_json:
-            _print_json(render.overview_rows(latest))
+            _print_json(render.overview_rows(latest, stats))
         else:
-            out.print(render.overview_table(latest))
+            out.print(render.overview_table(latest, stats))
         if not watch:
             return
         try:

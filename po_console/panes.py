@@ -81,16 +81,16 @@ class OverviewPane(Vertical):
         self.apply_runs({})
 
     def apply(self, snap: Snapshot) -> None:
-        self.apply_runs({r.stage: r for r in snap.runs})
+        self.apply_runs({r.stage: r for r in snap.runs}, snap.teacher)
 
-    def apply_runs(self, latest: dict[str, Run]) -> None:
+    def apply_runs(self, latest: dict[str, Run], teacher: dict | None = None) -> None:
         rows = {}
         stale = []
-        for row in render.overview_rows(latest):
+        for row in render.overview_rows(latest, teacher):
             progress = f"{row['done']}/{row['total']}" if row["total"] else "-"
             rate = f"{row['rate_per_min']:.1f}/m" if row["rate_per_min"] else "-"
             rows[row["stage"]] = (row["stage"], status_text(row["status"]), str(row["run"] or "-"), progress, rate,
-                                  render.ago(row["eta_s"]), render.ago(row["heartbeat_age_s"]), row["result"] or "")
+                                  render.eta_text(row), render.ago(row["heartbeat_age_s"]), row["result"] or "")
             if row["status"] == "stale":
                 stale.append(f"{row['stage']} run {row['run']}")
         sync_table(self.query_one(DataTable), rows)

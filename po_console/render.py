@@ -165,14 +165,21 @@ def runs_table(runs: list[Run]) -> Table:
     return table
 
 
-def overview_rows(latest: dict[str, Run]) -> list[dict]:
+def overview_rows(latest: dict[str, Run], teacher: dict | None = None) -> list[dict]:
+    """One row per stage. `teacher`: the running teacher run's stats; its ETA is then the
+    projection's range (from the acceptance rate's interval), not a straight line."""
     rows = []
     for name, title in PIPELINE:
         run = latest.get(name)
-        rate = eta = None
+        rate = eta = eta_high = None
         if run and run.status == "running" and run.elapsed and run.done and run.total:
             rate = run.done / run.elapsed
             eta = (run.total - run.done) / rate if rate else None
+        if run and run.status == "running" and name == "teacher" and teacher is not None:
+            from pipeline.teacher import projection
+
+            p = projection(teacher, run.total or run.config.get("max_records", 0))
+            eta, eta_high = p["seconds_low"], p["seconds_high"]
         rows.append({
             "stage": name,
             "title": title,
@@ -183,21 +190,28 @@ def overview_rows(latest: dict[str, Run]) -> list[dict]:
             "total": run.total if run else None,
             "rate_per_min": rate * 60 if rate else None,
             "eta_s": eta,
+            "eta_high_s": eta_high,  # set when the ETA is a range (the teacher stage)
             "heartbeat_age_s": run.heartbeat_age if run and run.state in ("queued", "running") else None,
             "result": (run.error or headline(run)) if run else "",
         })
     return rows
 
 
-def overview_table(latest: dict[str, Run]) -> Table:
+def eta_text(row: dict) -> str:
+    if row.get("eta_high_s") is not None and row["eta_s"] is not None:
+        return f"{ago(row['eta_s'])}–{ago(row['eta_high_s'])}"
+    return ago(row["eta_s"])
+
+
+def overview_table(latest: dict[str, Run], teacher: dict | None = None) -> Table:
     table = Table(show_header=True, header_style="bold", box=None)
     for name in ("stage", "status", "run", "progress", "rate", "ETA", "beat", "result"):
         table.add_column(name)
-    for row in overview_rows(latest):
+    for row in overview_rows(latest, teacher):
         progress = f"{row['done']}/{row['total']}" if row["total"] else "-"
         rate = f"{row['rate_per_min']:.1f}/min" if row["rate_per_min"] else "-"
         status = Text(row["status"], style="bold red" if row["status"] in ("stale", "failed") else "")
-        table.add_row(row["title"], status, str(row["run"] or "-"), progress, rate, ago(row["eta_s"]),
+        table.add_row(row["title"], status, str(row["run"] or "-"), progress, rate, eta_text(row),
                       ago(row["heartbeat_age_s"]), Text(row["result"] or ""))
     return table
 

@@ -42,7 +42,7 @@ class Snapshot:
     trials: list[dict] = field(default_factory=list)  # mipro: one row per evaluation, in order
     instructions: list[str] = field(default_factory=list)  # mipro: instruction candidates by index
     demo_sets: list[str] = field(default_factory=list)  # mipro: demo sets (JSON lists) by index
-    teacher: dict | None = None  # teacher: state.read.teacher_stats of the run
+    teacher: dict | None = None  # teacher (and overview, while one runs): state.read.teacher_stats of the run
     records: list[dict] = field(default_factory=list)  # teacher: the newest attempts, newest first
 
 
@@ -69,6 +69,9 @@ class StoreReader:
         if view.pane == "overview":
             latest = read.latest_run_per_stage(self.db)
             snap.runs = list(latest.values())
+            teacher = latest.get("teacher")
+            if teacher is not None and teacher.status == "running":  # its ETA is a range
+                snap.teacher = read.teacher_stats(self.db, teacher.id)
         elif view.pane == "runs":
             runs = read.list_runs(self.db, stage=view.stage, limit=500)
             snap.runs = [r for r in runs if view.state is None or r.status == view.state]

@@ -588,3 +588,20 @@ def test_a_newer_snapshot_replaces_an_unprocessed_older_one():
     old, new = StoreSnapshot(Snapshot(View("overview"), 1.0)), StoreSnapshot(Snapshot(View("overview"), 2.0))
     assert new.can_replace(old)
     assert not ActionDone("x").can_replace(old)
+
+
+def test_a_running_teacher_runs_eta_is_a_range_in_the_overview_and_po_status(tmp_path):
+    import os
+
+    from po_console import render
+    from po_console.snapshots import StoreReader, View
+    from tests.conftest import po
+
+    ws = init_only(tmp_path)
+    run_id = record_teacher(ws, state="running", attempts=10, started=time.time() - 110, took=110, pid=os.getpid())
+    snap = StoreReader(ws).read(View("overview"))
+    row = {r["stage"]: r for r in render.overview_rows({r.stage: r for r in snap.runs}, snap.teacher)}["teacher"]
+    assert row["run"] == run_id and row["eta_s"] < row["eta_high_s"]  # from the acceptance rate's interval
+    assert "–" in render.eta_text(row)
+    shown = po("status", ws=ws.root).stdout
+    assert "Teacher dataset" in shown and render.eta_text(row).split("–")[0] + "–" in shown
