@@ -52,7 +52,7 @@ def one_run(recorded: bool, cfg: dict, train, val, ws) -> tuple[float, list]:
         run_id = store.create_run(db, "mipro", {**cfg, "planned_evaluations": None})
         ctx = RunContext(ws, read.get_run(db, run_id), db, store.EventBuffer(db, run_id),
                          logging.getLogger("bench.mipro"))
-        recorder = mipro.TrialRecorder(ctx, {"minibatch": cfg["minibatch"]}, [lm.engine])
+        recorder = mipro.TrialRecorder(ctx, [lm.engine])
         cls = mipro._optimizer_class(ctx, recorder)
     else:
         cls, recorder = dspy.MIPROv2, None

@@ -27,18 +27,23 @@ class Example:
         return dspy.Example(**self.inputs, **self.outputs).with_inputs(*INPUT_FIELDS)
 
 
+def read_text(path: Path) -> str:
+    """A data file's text, or a DatasetError naming the file and what is wrong with it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: not found") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
 def load_examples(path: Path, *, with_outputs: bool = False) -> list[Example]:
     """Read a JSONL file of PO examples: `id`, the three inputs and, for train/val, the outputs.
 
     `existing_vision` may be empty or missing (no vision yet); every other field is a
     non-empty string. Raises DatasetError naming the file and line of the first problem.
     """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: not found") from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = read_text(path).splitlines()
     examples: list[Example] = []
     seen: dict[str, int] = {}
     required = ("id", "concept", "requirements_yaml") + (OUTPUT_FIELDS if with_outputs else ())

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS, DatasetError
+from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS, DatasetError, read_text
 from pipeline.metric import WEIGHTS
 from pipeline.units import duration
 
@@ -99,12 +99,7 @@ def read_import(path: Path, *, skip_bad: bool = False) -> tuple[list[Imported], 
     """Records of a JSONL data set: `{"inputs": {...}, "outputs": {...}}` or the six fields
     at the top level, optional `id` and `teacher_model`. Bad lines are named; they stop the
     import unless `skip_bad` (then they come back as the second value)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: not found") from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    text = read_text(path)
     records, bad = [], []
     lines = text.splitlines()
     for number, line in enumerate(lines, 1):

@@ -110,13 +110,12 @@ def run_stage(
     ws = _ws()
     from pipeline.stages import LIMIT_KEY
 
-    if stage == "all":
-        return _run_all(ws, detach, as_json, bool(resume_run or dry_run or any(
-            v is not None for v in (threads, limit, candidates, trials, auto, max_records, min_score, attempts))))
-
     given = {"threads": threads, LIMIT_KEY.get(stage, "limit"): limit, "num_candidates": candidates,
              "num_trials": trials, "auto": auto, "max_records": max_records, "min_score": min_score,
              "attempts_per_input": attempts}
+    if stage == "all":
+        options = resume_run is not None or dry_run or any(v is not None for v in given.values())
+        return _run_all(ws, detach, as_json, options)
     if stage != "mipro" and any(given[k] is not None for k in ("num_candidates", "num_trials", "auto")):
         raise click.UsageError("--candidates, --trials and --auto are options of `po run mipro`")
     if stage != "teacher" and any(given[k] is not None for k in ("max_records", "min_score", "attempts_per_input")):

@@ -70,7 +70,7 @@ class TrialRecorder:
     a callback, which costs more than the whole recording (bench/bench_mipro.py).
     """
 
-    def __init__(self, ctx, indices: dict, engines: list):
+    def __init__(self, ctx, engines: list):
         from dspy.utils.callback import BaseCallback
 
         recorder = self
@@ -84,7 +84,12 @@ class TrialRecorder:
 
         self.callback = Callback()
         self.ctx = ctx
-        self.indices = indices  # trial number -> (instruction, demos), filled by the trial hook
+        # Filled by the MIPROv2 subclass's hooks: the trial being evaluated and the candidates
+        # each trial chose; while a periodic full evaluation runs, its number and candidates.
+        self.current_trial: int | None = None
+        self.chosen: dict[int, tuple] = {}
+        self.full_check: tuple | None = None
+        self.candidates_stored = False
         self.lock = threading.Lock()
         self.open: dict[str, tuple] = {}
         self.engines = engines
@@ -149,12 +154,12 @@ class TrialRecorder:
             # Trial numbers are MIPROv2's own (its log's "Trial 4 / 12"): 1 is the unoptimized
             # program; with minibatches, a full evaluation is its periodic check of the
             # best-averaging candidate, numbered after the trial that triggered it.
-            trial, chosen = 1, (None, None)
-            if evaluation > 1 and (kind == "minibatch" or not self.indices["minibatch"]):
-                trial = self.indices.get("current")
-                chosen = self.indices.get(trial, (None, None))
-            elif evaluation > 1:
-                trial, chosen = self.indices.get("full", (None, (None, None)))
+            if self.full_check is not None:
+                trial, chosen = self.full_check
+            elif self.current_trial is None:
+                trial, chosen = 1, (None, None)
+            else:
+                trial, chosen = self.current_trial, self.chosen[self.current_trial]
             if evaluation == 1:
                 self.default_score = score
             row = {"evaluation": evaluation, "trial": trial, "kind": kind, "score": score,
@@ -179,19 +184,19 @@ def _optimizer_class(ctx, recorder: TrialRecorder):
     class RecordedMIPROv2(dspy.MIPROv2):
         def _select_and_insert_instructions_and_demos(self, candidate_program, instruction_candidates,
                                                       demo_candidates, trial, trial_logs, trial_num):
-            if "instructions" not in recorder.indices:
+            if not recorder.candidates_stored:
                 store.put_candidates(ctx.db, ctx.run.id, "instruction", list(instruction_candidates[0]))
                 if demo_candidates:
                     store.put_candidates(ctx.db, ctx.run.id, "demos", [
                         json.dumps([dict(d) for d in demos], default=str) for demos in demo_candidates[0]])
-                recorder.indices["instructions"] = True
+                recorder.candidates_stored = True
             if ctx.cancel_requested_now():
                 trial.study.stop()  # finishes this trial, then returns the best program so far
             chosen = super()._select_and_insert_instructions_and_demos(
                 candidate_program, instruction_candidates, demo_candidates, trial, trial_logs, trial_num)
             raw = chosen[1]
-            recorder.indices[trial_num] = (raw.get("0_predictor_instruction"), raw.get("0_predictor_demos"))
-            recorder.indices["current"] = trial_num
+            recorder.chosen[trial_num] = (raw.get("0_predictor_instruction"), raw.get("0_predictor_demos"))
+            recorder.current_trial = trial_num
             return chosen
 
         def _optimize_prompt_parameters(self, program, instruction_candidates, demo_candidates, evaluate,
@@ -210,9 +215,12 @@ def _optimizer_class(ctx, recorder: TrialRecorder):
                 chosen = (params.get("0_predictor_instruction"), params.get("0_predictor_demos"))
             except ValueError:
                 chosen = (None, None)
-            recorder.indices["full"] = (trial_num + 1, chosen)
-            return super()._perform_full_evaluation(trial_num, adjusted_num_trials, param_score_dict,
-                                                    fully_evaled_param_combos, *args, **kwargs)
+            recorder.full_check = (trial_num + 1, chosen)
+            try:
+                return super()._perform_full_evaluation(trial_num, adjusted_num_trials, param_score_dict,
+                                                        fully_evaled_param_combos, *args, **kwargs)
+            finally:
+                recorder.full_check = None
 
     return RecordedMIPROv2
 
@@ -255,8 +263,7 @@ def run(ctx) -> dict:
     task_lm = build_lm(cfg["provider_config"], cfg["provider"])
     prompt_lm = build_lm(cfg["prompt_provider_config"], cfg["prompt_provider"] or cfg["provider"])
     store.clear_trials(ctx.db, ctx.run.id)
-    indices: dict = {"minibatch": cfg["minibatch"]}
-    recorder = TrialRecorder(ctx, indices, [task_lm.engine] + ([prompt_lm.engine] if prompt_lm.engine is not task_lm.engine else []))
+    recorder = TrialRecorder(ctx, [task_lm.engine] + ([prompt_lm.engine] if prompt_lm.engine is not task_lm.engine else []))
     ctx.log.info("MIPROv2: %s train, %s validation examples, task %s, proposer %s", len(train), len(val),
                  task_lm.model, prompt_lm.model)
     best = optimize(_optimizer_class(ctx, recorder), cfg, task_lm, prompt_lm, train, val, recorder)

@@ -101,12 +101,13 @@ def run(ctx) -> dict:
     # What the store already holds decides what is left to do.
     tried: dict[str, int] = collections.Counter()
     done_inputs: set[str] = set()
+    accepted = 0
     for r in read.teacher_records(ctx.db, ctx.run.id):
         if r["status"] in ("accepted", "surplus"):
             done_inputs.add(r["input_key"])
+            accepted += r["status"] == "accepted"
         elif r["status"] == "rejected":
             tried[r["input_key"]] = max(tried[r["input_key"]], r["attempt"])
-    accepted = read.teacher_stats(ctx.db, ctx.run.id)["accepted"]
     seen, todo = set(), []
     for example in pool:
         key = teacher.input_key(example.inputs)
@@ -188,12 +189,11 @@ def _program(ws, name: str | None):
 def _summary(stats: dict, target: int, cfg: dict, model: str) -> dict:
     from pipeline import teacher
 
-    generated = stats["attempts"] - stats["imported"] - stats["errors"]
+    rate = teacher.projection(stats, target)["rate"]  # the one definition, shared with po status and the console
     return {"accepted": stats["accepted"], "target": target, "attempts": stats["attempts"],
             "rejected": stats["rejected"], "surplus": stats["surplus"], "inputs": stats["inputs"],
             "imported": stats["imported"], "min_score": cfg["min_score"],
-            "acceptance_rate": round((stats["accepted"] + stats["surplus"] - stats["accepted_imported"])
-                                     / generated, 4) if generated > 0 else None,
+            "acceptance_rate": round(rate, 4) if rate is not None else None,
             "input_tokens": stats["input_tokens"], "output_tokens": stats["output_tokens"],
             "cost_usd": stats["cost_usd"], "model": model, "dataset": teacher.EXPORT_NAME,
             "reasons": stats["reasons"][:5]}
