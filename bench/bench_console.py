@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline.workspace import init_workspace  # noqa: E402
-from state import runs as store  # noqa: E402
+from state import write as store  # noqa: E402
 from state.db import write  # noqa: E402
 
 STAGES = ["baseline", "mipro", "teacher", "finetune", "validation"]

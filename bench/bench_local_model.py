@@ -30,7 +30,7 @@ def evaluate(examples, settings, threads: int) -> dict:
 
     from pipeline.evaluation import evaluate_examples, evaluate_one, lm_call_counter
     from pipeline.metric import product_owner_metric
-    from pipeline.program import ProductOwnerProgram
+    from pipeline.product_owner import ProductOwnerProgram
     from pipeline.providers.local_engine import LocalEngine
 
     engine = LocalEngine(settings)

@@ -38,26 +38,26 @@ def fake_lm():
     return dspy.LM("fake/po-bench", engine=FakeEngine(), cache=False, num_retries=0)
 
 
-def one_run(recorded: bool, cfg: dict, train, val, ws) -> tuple[float, list]:
+def one_run(recorded: bool, cfg, train, val, ws) -> tuple[float, list]:
     import dspy
 
     from pipeline.runner import RunContext
-    from pipeline.stages import mipro
+    from pipeline.stages.mipro.recording import TrialRecorder, optimize, optimizer_class
     from state import read
-    from state import runs as store
+    from state import write as store
 
     lm = fake_lm()
     if recorded:
         db = ws.db()
-        run_id = store.create_run(db, "mipro", {**cfg, "planned_evaluations": None})
+        run_id = store.create_run(db, "mipro", cfg.model_dump())
         ctx = RunContext(ws, read.get_run(db, run_id), db, store.EventBuffer(db, run_id),
                          logging.getLogger("bench.mipro"))
-        recorder = mipro.TrialRecorder(ctx, [lm.engine])
-        cls = mipro._optimizer_class(ctx, recorder)
+        recorder = TrialRecorder(ctx, [lm.engine])
+        cls = optimizer_class(ctx, recorder)
     else:
         cls, recorder = dspy.MIPROv2, None
     started, cpu = time.perf_counter(), time.process_time()
-    best = mipro.optimize(cls, cfg, lm, lm, train, val, recorder)
+    best = optimize(cls, cfg, lm, lm, train, val, recorder)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu  # all threads of this process: less moved by other load
     CPU[recorded].append(cpu)
@@ -76,7 +76,9 @@ def overhead(rounds: int, trials: int) -> dict:
     ws = init_workspace(Path(tempfile.mkdtemp(prefix="po-bench-mipro-")) / "ws", demo=True)
     train = [e.to_dspy() for e in load_examples(ws.root / "data/train.jsonl", with_outputs=True)[:16]]
     val = [e.to_dspy() for e in load_examples(ws.root / "data/val.jsonl")[:24]]
-    cfg = {**SETTINGS, "num_trials": trials}
+    from pipeline.stages.mipro import MiproConfig
+
+    cfg = MiproConfig(**SETTINGS, num_trials=trials)
     times = {"without": [], "with": []}
     outcome = {}
     one_run(False, cfg, train, val, ws)  # warm-up: imports, first compiles

@@ -65,7 +65,7 @@ def throughput(root: Path, url: str, threads: int, attempts: int) -> dict:
     wall = time.monotonic() - started
     db = open_db(ws / "state.db", readonly=True)
     run = read.list_runs(db)[0]
-    times = sorted(r["created_at"] for r in read.teacher_records(db, run.id))
+    times = sorted(r.created_at for r in read.teacher_records(db, run.id))
     rate = (len(times) - 1) / (times[-1] - times[0])
     ideal = threads / 0.2
     return {"threads": threads, "attempts": len(times), "attempts_per_s": round(rate, 2), "ideal_per_s": ideal,

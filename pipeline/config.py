@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict as StrictType, Tag, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Strict as StrictType, Tag, ValidationError, create_model,
+                      field_validator)
 
 from pipeline.providers.local_engine import LocalSettings
 
@@ -30,6 +32,8 @@ class LocalProvider(LocalSettings):
     kind: Literal["local"] = "local"
 
 
+# TOML has real booleans: `threads = true` is a mistake to report, not a 1.
+Int = Annotated[int, StrictType()]
 Float = Annotated[float, StrictType()]
 
 
@@ -86,61 +90,17 @@ ProviderConfig = Annotated[
 ]
 
 
-# TOML has real booleans: `threads = true` is a mistake to report, not a 1.
-Int = Annotated[int, StrictType()]
-
-
-class BaselineConfig(Strict):
-    provider: str = Field("local", description="name of a [providers.*] table")
-    threads: Int = Field(4, ge=1, le=64, description="examples evaluated concurrently")
-    limit: Int | None = Field(None, ge=1, description="evaluate only the first N validation examples")
-
-
-class MiproConfig(Strict):
-    provider: str = Field("local", description="the task model (the program runs on it)")
-    prompt_provider: str | None = Field(None, description="the model that proposes instructions (default: provider)")
-    auto: Literal["light", "medium", "heavy"] | None = Field(
-        None, description="DSPy's presets (6/12/18 candidates, 10/18/27 trials); leave out to set the counts")
-    num_candidates: Int | None = Field(4, ge=1, le=100)
-    num_trials: Int | None = Field(6, ge=1, le=1000)
-    max_bootstrapped_demos: Int = Field(3, ge=0, le=20)
-    max_labeled_demos: Int = Field(4, ge=0, le=20)
-    minibatch: bool = Field(False, description="score trials on a minibatch of the validation set")
-    minibatch_size: Int = Field(25, ge=1)
-    minibatch_full_eval_steps: Int = Field(5, ge=1)
-    threads: Int = Field(4, ge=1, le=64)
-    seed: Int = Field(0)
-    train_limit: Int | None = Field(None, ge=2, description="use only the first N training examples")
-    val_limit: Int | None = Field(None, ge=1, description="use only the first N validation examples")
-
-
-class TeacherConfig(Strict):
-    provider: str = Field("local", description="the teacher model (a [providers.*] table, e.g. vertex)")
-    program: str | None = Field(None, description="a saved program (programs/NAME) to answer with; "
-                                "default: the program as written")
-    max_records: Int = Field(400, ge=1, description="stop at this many accepted records")
-    min_score: Float = Field(0.85, ge=0.0, le=1.0, description="accept an answer scoring at least this")
-    attempts_per_input: Int = Field(1, ge=1, le=20, description="best-of-k: answers tried per input until one "
-                                    "is accepted (needs temperature > 0)")
-    temperature: Float | None = Field(None, ge=0.0, le=2.0, description="sampling temperature (default: the "
-                                      "provider's)")
-    threads: Int = Field(8, ge=1, le=256, description="inputs answered concurrently (also capped by the "
-                         "provider's limits.concurrency)")
-    pool_limit: Int | None = Field(None, ge=1, description="use only the first N pool inputs")
-
-
 class ConsoleConfig(Strict):
     refresh_s: float = Field(1.0, ge=0.2, le=60, description="how often the console polls the store")
     low_bandwidth: bool = Field(False, description="no animations, refresh every 3 s (also PO_LOW_BANDWIDTH=1)")
     keys: dict[str, str] = Field(default_factory=dict, description="binding id -> key, e.g. cancel-run = \"x\"")
 
 
-class Config(Strict):
+class WorkspaceConfig(Strict):
+    """The tables every workspace has; each registered stage adds its own (see `config_model`)."""
+
     providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"local": LocalProvider()})
     data: DataConfig = Field(default_factory=DataConfig)
-    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
-    mipro: MiproConfig = Field(default_factory=MiproConfig)
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("providers")
@@ -154,6 +114,30 @@ class Config(Strict):
             known = ", ".join(sorted(self.providers)) or "none"
             raise ConfigError(f"{key} names provider {name!r}, which is not configured (known: {known})")
         return self.providers[name]
+
+    def stage(self, name: str) -> BaseModel:
+        """The `[name]` table of a registered stage."""
+        return getattr(self, name)
+
+
+def config_model() -> type[WorkspaceConfig]:
+    """po.toml's model: the workspace's own tables plus one per registered stage, so a
+    team's stage is configured, and its mistakes reported, like a built-in one."""
+    from pipeline import stages
+
+    return _assemble(tuple((s.name, s.Config) for s in stages.stages()))
+
+
+@functools.cache
+def _assemble(sections: tuple[tuple[str, type[BaseModel]], ...]) -> type[WorkspaceConfig]:
+    fields = {name: (model, Field(default_factory=model)) for name, model in sections}
+    return create_model("Config", __base__=WorkspaceConfig, **fields)
+
+
+def __getattr__(name: str):
+    if name == "Config":  # `from pipeline.config import Config`: the assembled model
+        return config_model()
+    raise AttributeError(name)
 
 
 def describe_validation_error(source: str, error: ValidationError) -> str:
@@ -189,20 +173,24 @@ def with_overrides(current: BaseModel, section: str, overrides: dict) -> BaseMod
         raise ConfigError(describe_validation_error(section, exc)) from None
 
 
-def parse_config(text: str, source: str = "po.toml") -> Config:
+def parse_config(text: str, source: str = "po.toml") -> WorkspaceConfig:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     try:
-        config = Config.model_validate(raw)
+        config = config_model().model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(source, exc)) from None
-    config.provider(config.baseline.provider, key=f"{source}: baseline.provider")
+    for name in type(config).model_fields:  # every stage's provider names a [providers.*] table
+        section = getattr(config, name)
+        for key in ("provider", "prompt_provider"):
+            if isinstance(getattr(section, key, None), str):
+                config.provider(getattr(section, key), key=f"{source}: {name}.{key}")
     return config
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path) -> WorkspaceConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -9,9 +9,12 @@ import sys
 import time
 
 from state import read
-from state import runs as store
+from state import write as store
 
 RESUMABLE = ("failed", "cancelled", "stale")
+# How long a cancel waits for the run to stop between two units before it sends SIGTERM
+# (the same cooperative stop, for a step that cannot poll). `po cancel --wait` changes it.
+CANCEL_WAIT_S = 15.0
 
 
 class ControlError(RuntimeError):
@@ -23,7 +26,8 @@ def plan(ws, stage_name: str, overrides: dict | None = None) -> dict:
     its providers included."""
     from pipeline import stages
 
-    config = stages.get(stage_name).plan(ws, overrides or {})
+    stage = stages.get(stage_name)
+    config = stage.plan(ws, stage.configure(ws, overrides or {})).model_dump()
     _check_providers(config)
     return config
 
@@ -58,14 +62,15 @@ def resume(ws, run_id: int, *, detach: bool = False, on_progress=None) -> int:
     if status not in RESUMABLE:
         hint = {"running": "it is still running", "queued": "it is about to start", "succeeded": "it already succeeded"}
         raise ControlError(f"run {run_id} cannot be resumed: {hint.get(status, status)}")
-    stages.get(run.stage).check_resumable(ws, run.config)
+    stage = stages.get(run.stage)
+    stage.check_resumable(ws, stage.run_config(run.config))
     _check_providers(run.config)
     store.reopen_run(db, run_id, detached=detach)
     _start(ws, run_id, detach=detach, on_progress=on_progress)
     return run_id
 
 
-def cancel(ws, run_id: int, *, wait_s: float = 15.0) -> read.Run:
+def cancel(ws, run_id: int, *, wait_s: float = CANCEL_WAIT_S) -> read.Run:
     """Ask a run to stop between units; SIGTERM its process if it has not stopped in `wait_s`."""
     db = ws.db()
     run = _get(db, run_id)
@@ -108,10 +113,10 @@ def _start(ws, run_id: int, *, detach: bool, on_progress) -> None:
 
 
 def chain() -> list[str]:
-    """`po run all`: the built stages, in pipeline order."""
-    from pipeline.stages import BUILT, PIPELINE
+    """`po run all`: the stages it runs, in pipeline order."""
+    from pipeline import stages
 
-    return [name for name, _ in PIPELINE if name in BUILT]
+    return [stage.name for stage in stages.chain()]
 
 
 def run_chain(ws, on_launch=None) -> list[read.Run]:

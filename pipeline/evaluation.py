@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 from pipeline.datasets import OUTPUT_FIELDS, Example
 from pipeline.providers.remote import ProviderError, redact
+from state.read import EvalResult
 
 
 @dataclass
@@ -142,31 +143,31 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize(rows: list[EvalResult]) -> dict:
     """Quality over the examples that produced an answer; failures counted beside it."""
-    scored = [r for r in rows if r["status"] == "ok"]
-    scores = [r["score"] for r in scored]
+    scored = [r for r in rows if r.status == "ok"]
+    scores = [r.score for r in scored]
     mean = statistics.fmean(scores) if scores else None
     half = None
     if len(scores) >= 2:
         half = t_quantile_975(len(scores) - 1) * statistics.stdev(scores) / math.sqrt(len(scores))
-    part_names = sorted({k for r in scored for k in r["parts"]})
-    latencies = [r["latency_s"] for r in rows]
+    part_names = sorted({k for r in scored for k in r.parts})
+    latencies = [r.latency_s for r in rows]
     return {
         "examples": len(rows),
         "scored": len(scores),
         "mean": mean,
         "ci95": [mean - half, mean + half] if half is not None else None,
         "ci95_half_width": half,
-        "parts": {p: statistics.fmean(r["parts"].get(p, 0.0) for r in scored) for p in part_names},
-        "parse_failures": sum(r["status"] == "parse_failure" for r in rows),
-        "errors": sum(r["status"] == "error" for r in rows),
+        "parts": {p: statistics.fmean(r.parts.get(p, 0.0) for r in scored) for p in part_names},
+        "parse_failures": sum(r.status == "parse_failure" for r in rows),
+        "errors": sum(r.status == "error" for r in rows),
         "latency_p50_s": percentile(latencies, 0.5),
         "latency_p95_s": percentile(latencies, 0.95),
-        "lm_calls": sum(r["lm_calls"] for r in rows),
-        "cache_hits": sum(r["cache_hits"] for r in rows),
-        "input_tokens": sum(r["input_tokens"] for r in rows),
-        "output_tokens": sum(r["output_tokens"] for r in rows),
+        "lm_calls": sum(r.lm_calls for r in rows),
+        "cache_hits": sum(r.cache_hits for r in rows),
+        "input_tokens": sum(r.input_tokens for r in rows),
+        "output_tokens": sum(r.output_tokens for r in rows),
         # Unknown when any example's price was unknown, rather than a misleading partial sum.
-        "cost_usd": None if any(r.get("cost_usd") is None for r in rows) else sum(r["cost_usd"] for r in rows),
+        "cost_usd": None if any(r.cost_usd is None for r in rows) else sum(r.cost_usd for r in rows),
     }

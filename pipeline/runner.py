@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from state import read
-from state import runs as store
-from state.runs import EventBuffer
+from state import write as store
+from state.write import EventBuffer
 
 HEARTBEAT_S = 2.0
 
@@ -45,6 +45,7 @@ class RunContext:
 
     @property
     def config(self) -> dict:
+        """The run's config as stored; stages read it typed (the `cfg` given to `Stage.run`)."""
         return self.run.config
 
     @property
@@ -176,7 +177,7 @@ def execute(workspace, run_id: int, *, on_progress: ProgressCallback | None = No
     started = time.monotonic()
     try:
         with contextlib.redirect_stdout(_PrintsToLog(log)):
-            summary = stage.run(ctx)
+            summary = stage.run(ctx, stage.run_config(run.config))
     except (RunCancelled, KeyboardInterrupt) as exc:
         log.info("run %s cancelled after %.1f s; stored units are kept for resume", run_id, time.monotonic() - started)
         _end(ctx, "cancelled", summary=getattr(exc, "summary", None))

@@ -1,19 +1,24 @@
-"""Messages the console's workers post to the UI, all in one place."""
+"""Messages the console's workers post to the UI, all in one place (a pane's own workers post
+theirs from its module)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
-from po_console.snapshots import Snapshot
+from po_console.panes.base import View
 from state.read import Run
 
 
 class StoreSnapshot(Message):
-    """Fresh data for the visible pane. A newer one replaces an unprocessed older one."""
+    """Fresh data for the visible pane: what its `read` returned for `view`. A newer one
+    replaces an unprocessed older one."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, view: View, payload: Any) -> None:
         super().__init__()
-        self.snapshot = snapshot
+        self.view = view
+        self.payload = payload
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, StoreSnapshot)
@@ -34,11 +39,3 @@ class ActionDone(Message):
         super().__init__()
         self.text = text
         self.error = error
-
-
-class ProgramLoaded(Message):
-    """A run's saved program, loaded and compared with the baseline (or why it could not be)."""
-
-    def __init__(self, review: dict) -> None:
-        super().__init__()
-        self.review = review

@@ -1,11 +1,10 @@
 """Rendering with rich, no Textual: progress bars and tables for the `po` CLI, and the
-MIPROv2 score chart, the teacher score histogram and the program review, which the CLI and
-the console share."""
+program review, which the CLI and the console share. A stage's own figures come from the
+stage (`summary_rows`, `plan_lines`, `details`); a pane's own formatters live in its module."""
 
 from __future__ import annotations
 
 import json
-import math
 import time
 
 from rich.console import Console, Group, RenderableType
@@ -13,32 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.stages import BUILT, PIPELINE, get
-from state.read import Run
-
-
-def ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
-def headline(run: Run | None) -> str:
-    if run is None or run.stage not in BUILT:
-        return ""
-    return get(run.stage).headline(run.summary)
-
-
-# What a stage's done / total counts, as the progress bar's label.
-PROGRESS_LABEL = {"baseline": "evaluating", "mipro": "evaluations", "teacher": "accepted"}
-
-
-def progress_label(stage: str | None) -> str:
-    return PROGRESS_LABEL.get(stage or "", "working")
+from pipeline import stages
+from pipeline.overview import StageRow, headline
+from pipeline.units import duration
+from state.read import Artifact, Run
 
 
 class RunProgress:
@@ -46,7 +23,7 @@ class RunProgress:
 
     def __init__(self, console: Console, enabled: bool = True, *, stage: str | None = None):
         self.enabled = enabled
-        self.stage = stage  # the bar's label; may also be set before the first update
+        self.stage = stage  # its progress label names the bar
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}  ETA {task.fields[eta]}"), TimeElapsedColumn(),
@@ -71,86 +48,43 @@ class RunProgress:
         if self.task is None:
             # Rate and ETA count only this process's work: units a resumed run already had are not "fast".
             self.first_done = done
-            self.task = self.progress.add_task(progress_label(self.stage), total=total, completed=done,
+            label = stages.get(self.stage).progress_label if self.stage in stages.names() else "working"
+            self.task = self.progress.add_task(label, total=total, completed=done,
                                                rate="-/min", eta="-")
             return
         elapsed = time.monotonic() - self.started_at
         rate = (done - self.first_done) / elapsed if elapsed > 0 else 0.0
-        eta = ago((total - done) / rate) if rate and total else "-"
+        eta = duration((total - done) / rate, compact=True) if rate and total else "-"
         self.progress.update(self.task, completed=done, total=total, rate=f"{rate * 60:.1f}/min", eta=eta)
 
 
-def _fmt(value, spec: str = ".3f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def score(value: float | None) -> str:
-    """A score on the one [0, 1] scale, or - when there is none."""
-    return _fmt(value)
-
-
-def summary_table(summary: dict) -> Table:
-    table = Table(title="Baseline", show_header=True, header_style="bold", title_justify="left")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    ci = summary.get("ci95")
-    table.add_row("mean score (parsed answers)", _fmt(summary.get("mean")))
-    table.add_row("95% CI", f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-")
-    table.add_row("examples scored / evaluated", f"{summary['scored']} / {summary['examples']}")
-    table.add_row("parse failures (not in mean)", str(summary["parse_failures"]))
-    table.add_row("errors (not in mean)", str(summary["errors"]))
-    for name, value in summary.get("parts", {}).items():
-        table.add_row(f"  part: {name}", _fmt(value))
-    table.add_row("latency p50 / p95", f"{_fmt(summary.get('latency_p50_s'), '.1f')} s / {_fmt(summary.get('latency_p95_s'), '.1f')} s")
-    table.add_row("LM calls (cache hits)", f"{summary['lm_calls']} ({summary['cache_hits']})")
-    table.add_row("tokens in / out", f"{summary['input_tokens']} / {summary['output_tokens']}")
-    cost = summary.get("cost_usd")
-    table.add_row("estimated cost", "unknown (no price for this model)" if cost is None else f"${cost:.4f}")
-    if summary.get("retries"):
-        table.add_row("provider retries", str(summary["retries"]))
-    if summary.get("model"):
-        table.add_row("model", summary["model"])
-    return table
-
-
-def mipro_table(summary: dict) -> Table:
-    table = Table(title="MIPROv2", show_header=True, header_style="bold", title_justify="left")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    best, default = summary.get("best_score"), summary.get("default_score")
-    gain = f" ({best - default:+.3f})" if best is not None and default is not None else ""
-    table.add_row("best full score", _fmt(best) + gain)
-    table.add_row("program as written (default)", _fmt(default))
-    table.add_row("evaluations", str(summary.get("evaluations", "-")))
-    table.add_row("LM calls (cache hits)", f"{summary.get('lm_calls', '-')} ({summary.get('cache_hits', '-')})")
-    if summary.get("parse_failures"):
-        table.add_row("parse failures", str(summary["parse_failures"]))
-    for name, count in (summary.get("demos") or {}).items():
-        table.add_row(f"  demos: {name}", str(count))
-    if summary.get("program"):
-        table.add_row("program", summary["program"])
-    return table
-
-
-def print_run(console: Console, run: Run, artifacts: list[dict] | None = None) -> None:
+def print_run(console: Console, run: Run, artifacts: list[Artifact] | None = None,
+              details: list[str] | None = None) -> None:
+    """The run line, its error, its stage's summary table, where it stands, its artifacts."""
     status = run.status
     line = f"run {run.id} · {run.stage} · {status}"
     if run.total:
         line += f" · {run.done}/{run.total}"
     if run.elapsed is not None:
-        line += f" · {ago(run.elapsed)}"
+        line += f" · {duration(run.elapsed, compact=True)}"
     console.print(line, markup=False)
     if run.error:
         console.print(f"error: {run.error}", markup=False)
     if status == "stale":
         console.print(f"its process is gone: resume with `po resume {run.id}`", markup=False)
-    if run.summary and run.stage == "baseline":
-        console.print(summary_table(run.summary))
-    elif run.summary and run.stage == "mipro":
-        console.print(mipro_table(run.summary))
-    # A teacher run: the run line and its data set are enough; `po status RUN` adds where it stands.
+    stage = stages.get(run.stage) if run.stage in stages.names() else None
+    rows = stage.summary_rows(run.summary) if stage and run.summary else []
+    if rows:
+        table = Table(title=stage.short_title, show_header=True, header_style="bold", title_justify="left")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for figure, value in rows:
+            table.add_row(figure, value)
+        console.print(table)
     for item in artifacts or []:
-        console.print(f"  {item['path']}  ({item['bytes']} bytes, {item['kind']})", markup=False)
+        console.print(f"  {item.path}  ({item.bytes} bytes, {item.kind})", markup=False)
+    for text in details or []:
+        console.print("  " + text, highlight=False, markup=False)
 
 
 def runs_table(runs: list[Run]) -> Table:
@@ -161,58 +95,21 @@ def runs_table(runs: list[Run]) -> Table:
         started = time.strftime("%m-%d %H:%M", time.localtime(run.started_at)) if run.started_at else "-"
         progress = f"{run.done}/{run.total}" if run.total else "-"
         result = run.error or headline(run)
-        table.add_row(str(run.id), run.stage, run.status, progress, started, ago(run.elapsed), Text(result or ""))
+        table.add_row(str(run.id), run.stage, run.status, progress, started, duration(run.elapsed, compact=True),
+                      Text(result or ""))
     return table
 
 
-def overview_rows(latest: dict[str, Run], teacher: dict | None = None) -> list[dict]:
-    """One row per stage. `teacher`: the running teacher run's stats; its ETA is then the
-    projection's range (from the acceptance rate's interval), not a straight line."""
-    rows = []
-    for name, title in PIPELINE:
-        run = latest.get(name)
-        rate = eta = eta_high = None
-        if run and run.status == "running" and run.elapsed and run.done and run.total:
-            rate = run.done / run.elapsed
-            eta = (run.total - run.done) / rate if rate else None
-        if run and run.status == "running" and name == "teacher" and teacher is not None:
-            from pipeline.teacher import projection
-
-            p = projection(teacher, run.total or run.config.get("max_records", 0))
-            eta, eta_high = p["seconds_low"], p["seconds_high"]
-        rows.append({
-            "stage": name,
-            "title": title,
-            "built": name in BUILT,
-            "status": run.status if run else ("never run" if name in BUILT else "not built yet"),
-            "run": run.id if run else None,
-            "done": run.done if run else None,
-            "total": run.total if run else None,
-            "rate_per_min": rate * 60 if rate else None,
-            "eta_s": eta,
-            "eta_high_s": eta_high,  # set when the ETA is a range (the teacher stage)
-            "heartbeat_age_s": run.heartbeat_age if run and run.state in ("queued", "running") else None,
-            "result": (run.error or headline(run)) if run else "",
-        })
-    return rows
-
-
-def eta_text(row: dict) -> str:
-    if row.get("eta_high_s") is not None and row["eta_s"] is not None:
-        return f"{ago(row['eta_s'])}–{ago(row['eta_high_s'])}"
-    return ago(row["eta_s"])
-
-
-def overview_table(latest: dict[str, Run], teacher: dict | None = None) -> Table:
+def overview_table(rows: list[StageRow]) -> Table:
     table = Table(show_header=True, header_style="bold", box=None)
     for name in ("stage", "status", "run", "progress", "rate", "ETA", "beat", "result"):
         table.add_column(name)
-    for row in overview_rows(latest, teacher):
-        progress = f"{row['done']}/{row['total']}" if row["total"] else "-"
-        rate = f"{row['rate_per_min']:.1f}/min" if row["rate_per_min"] else "-"
-        status = Text(row["status"], style="bold red" if row["status"] in ("stale", "failed") else "")
-        table.add_row(row["title"], status, str(row["run"] or "-"), progress, rate, eta_text(row),
-                      ago(row["heartbeat_age_s"]), Text(row["result"] or ""))
+    for row in rows:
+        progress = f"{row.done}/{row.total}" if row.total else "-"
+        rate = f"{row.rate_per_min:.1f}/min" if row.rate_per_min else "-"
+        status = Text(row.status, style="bold red" if row.status in ("stale", "failed") else "")
+        table.add_row(row.title, status, str(row.run or "-"), progress, rate, row.eta_text(),
+                      duration(row.heartbeat_age_s, compact=True), Text(row.result or ""))
     return table
 
 
@@ -287,149 +184,3 @@ def program_diff(lines: list[str]) -> Text:
         text.append(line + "\n", style=style)
     text.rstrip()
     return text
-
-
-# -- MIPROv2 ---------------------------------------------------------------------------------
-
-def trial_flag(trial: dict) -> str:
-    """Why a score is low for reasons other than the prompt: broken parsing or errors."""
-    flags = []
-    if trial.get("parse_failures"):
-        flags.append(f"{trial['parse_failures']} parse fail")
-    if trial.get("errors"):
-        flags.append(f"{trial['errors']} error" + ("s" if trial["errors"] > 1 else ""))
-    return ", ".join(flags)
-
-
-CHART_MARKS = {"full": ("●", "bold green"), "minibatch": ("·", "cyan"), "failed": ("×", "bold red")}
-CHART_BEST = ("─", "yellow")
-# When evaluations share a column (more of them than the chart is wide), the stronger mark wins.
-_MARK_RANK = {"minibatch": 1, "failed": 2, "full": 3}
-_LABEL_W = 5  # "0.60│"
-
-
-def score_chart(trials: list[dict], width: int, height: int) -> Text:
-    """Scores over evaluations as plain text: ● full, · minibatch, × failed, ─ best full so far.
-
-    Text, not a plotting library: it draws the same over a slow SSH link, at 80×24, and in
-    a log. The first line is the legend; the rows below span the scores seen, not 0..1, so
-    small gains stay visible.
-    """
-    legend = Text.assemble("score  ", *_legend())
-    if not trials:
-        return Text.assemble(legend, "\n(no evaluations yet)")
-    rows = max(2, height - 1)
-    plot_w = max(1, width - _LABEL_W)
-    n = len(trials)
-    step = max(1, min(4, plot_w // n)) if n <= plot_w else 0
-    column = (lambda i: i * step) if step else (lambda i: i * plot_w // n)
-    values = [v for t in trials for v in (t["score"], t["best_full"]) if v is not None]
-    low, high = _score_range(values)
-    row_of = lambda v: round((high - v) / (high - low) * (rows - 1))  # noqa: E731
-    grid: list[list[tuple[str, str]]] = [[(" ", "")] * plot_w for _ in range(rows)]
-    _draw_best(grid, trials, column, row_of, plot_w)
-    rank = [0] * plot_w
-    for i, t in enumerate(trials):
-        kind = "failed" if t["score"] is None else t["kind"]
-        c = column(i)
-        if c < plot_w and _MARK_RANK[kind] >= rank[c]:
-            rank[c] = _MARK_RANK[kind]
-            grid[rows - 1 if t["score"] is None else row_of(t["score"])][c] = CHART_MARKS[kind]
-    labels = {0: high, rows - 1: low, **({(rows - 1) // 2: (high + low) / 2} if rows >= 5 else {})}
-    out = Text.assemble(legend, f"  evaluations 1–{n}")
-    for r, cells in enumerate(grid):
-        label = f"{labels[r]:.2f}" if r in labels else ""
-        out.append(f"\n{label:>4}│", style="dim")
-        for char, style in cells:
-            out.append(char, style=style)
-    out.no_wrap = True
-    out.overflow = "crop"
-    return out
-
-
-def _legend() -> list[tuple[str, str]]:
-    parts = []
-    for kind, label in (("full", "full"), ("minibatch", "minibatch"), ("failed", "failed")):
-        parts += [CHART_MARKS[kind], (f" {label}  ", "")]
-    return [*parts, CHART_BEST, (" best full so far", "")]
-
-
-def _score_range(values: list[float]) -> tuple[float, float]:
-    """The scores seen, widened to 0.05 steps and to at least 0.1, inside [0, 1]."""
-    if not values:
-        return 0.0, 1.0
-    low, high = math.floor(min(values) * 20) / 20, math.ceil(max(values) * 20) / 20
-    if high - low < 0.1:
-        high = min(1.0, low + 0.1)
-        low = high - 0.1
-    return max(0.0, low), min(1.0, high)
-
-
-def _draw_best(grid, trials: list[dict], column, row_of, plot_w: int) -> None:
-    """The best full score so far: flat from each evaluation's column to the next one's."""
-    for i, t in enumerate(trials):
-        if t["best_full"] is None:
-            continue
-        start = column(i)
-        end = column(i + 1) if i + 1 < len(trials) else start + 1
-        for c in range(start, min(max(end, start + 1), plot_w)):
-            grid[row_of(t["best_full"])][c] = CHART_BEST
-
-
-# -- teacher data set ------------------------------------------------------------------------
-
-HIST_STYLE = {"kept": "green", "mixed": "yellow", "under": "red"}
-_EIGHTHS = " ▁▂▃▄▅▆▇█"
-
-
-def progress_bar(done: int, total: int, width: int = 20) -> str:
-    """`█████░░░░░`: plain blocks, the same over a slow link and in a log."""
-    filled = min(width, round(width * done / total)) if total else 0
-    return "█" * filled + "░" * (width - filled)
-
-
-def score_histogram(scores: list[float], min_score: float, width: int, height: int) -> Text:
-    """Scores of generated attempts over [0, 1], in bins of 0.05 (0.1 when narrow), with
-    min_score drawn as a │ column: bars right of it were kept, left of it rejected (a bin
-    the threshold cuts is yellow). The first line is the title, the last the score axis."""
-    counted = f"{len(scores)} attempt{'' if len(scores) == 1 else 's'}"
-    title = Text.assemble(f"scores of {counted} · ", ("│", "bold"), f" min score {min_score}")
-    if not scores:
-        return Text.assemble(title, "\n(no scored attempts yet)")
-    rows = max(1, height - 2)
-    bins = 20 if width >= 46 else 10
-    counts = [0] * bins
-    for value in scores:
-        counts[min(bins - 1, math.floor(round(value * bins, 6)))] += 1
-    peak = max(counts)
-    label_w = len(str(peak)) + 1
-    bin_w = max(1, min(4, (width - label_w - 1) // bins))
-    edge = round(min_score * bins, 6)
-    cut = math.ceil(edge)  # the first bin wholly at or above the threshold
-    style = [HIST_STYLE["kept" if i >= cut else "mixed" if i == cut - 1 and cut != edge else "under"]
-             for i in range(bins)]
-    column = lambda edge: label_w + edge * bin_w + (1 if edge >= cut else 0)  # noqa: E731 - left edge of bin `edge`
-    out = title
-    for r in range(rows):
-        level = (rows - 1 - r) * 8
-        out.append(f"\n{str(peak) if r == 0 else '':>{label_w - 1}} ", style="dim")
-        for i, count in enumerate(counts):
-            if i == cut:
-                out.append("│", style="bold")
-            eighths = max(1, round(count / peak * rows * 8)) if count else 0
-            char = _EIGHTHS[max(0, min(8, eighths - level))]
-            out.append(char * max(1, bin_w - 1) + (" " if bin_w > 1 else ""), style=style[i])
-        if cut >= bins:
-            out.append("│", style="bold")
-    axis = [" "] * (column(bins) + 1)
-    if cut <= bins:
-        axis[column(cut) - 1] = "┴"
-    for value, label in ((0, "0"), (0.25, ".25"), (0.5, ".5"), (0.75, ".75"), (1, "1")):
-        at = column(round(value * bins))
-        at = min(at, len(axis) - len(label))
-        if all(c == " " for c in axis[max(0, at - 1): at + len(label) + 1]):
-            axis[at: at + len(label)] = label
-    out.append("\n" + "".join(axis).rstrip(), style="dim")
-    out.no_wrap = True
-    out.overflow = "crop"
-    return out

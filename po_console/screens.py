@@ -1,62 +1,51 @@
-"""Screens over the panes: launch parameters, confirmation, a run's details with its live log,
-one example, one teacher record, a MIPROv2 program's review."""
+"""Screens over the panes that any pane may use: the launch dialog (built from the stage's
+config), a confirmation, a run's details with its live log, and one example's inputs and
+outputs side by side. A pane's own drill-downs live in its module."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
-from rich.console import Group
-from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from po_console import logfile, render
-from po_console.messages import ProgramLoaded
-from po_console.panes import PART_SHORT, run_details
-from state.read import Run
+from pipeline import stages
+from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS
+from pipeline.overview import headline
+from pipeline.stages.base import Option, Stage, StageConfig
+from pipeline.units import duration
+from po_console import logfile
+from po_console.panes.base import View
+from state import read
+from state.read import Artifact, Run
 
 
 class LaunchScreen(ModalScreen[dict | None]):
-    """The few parameters that matter, prefilled from po.toml. Dismisses with the overrides.
-
-    MIPROv2 also asks its trial and candidate counts; left empty, po.toml decides (its
-    `auto` preset, when it has one). Typed in, they replace the preset. The teacher asks how
-    many records to accept and the score that accepts one; its limit is the pool's.
-    """
+    """The fields a stage asks at launch (`option(ask=True)` in its config), prefilled from
+    po.toml, two to a row. Dismisses with the overrides (empty fields left to po.toml)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back", id="launch-back")]
-    OVERRIDES = {"threads": "threads", "limit": "limit", "trials": "num_trials", "candidates": "num_candidates",
-                 "max_records": "max_records", "min_score": "min_score"}
-    FRACTIONS = {"min_score"}  # the others are whole numbers
 
-    def __init__(self, stage: str, threads: int, limit: int | None, *, trials: int | None = None,
-                 candidates: int | None = None, auto: str | None = None, max_records: int | None = None,
-                 min_score: float | None = None) -> None:
+    def __init__(self, stage: Stage, config: StageConfig) -> None:
         super().__init__()
-        self.stage, self.threads, self.limit = stage, threads, limit
-        self.trials, self.candidates, self.auto = trials, candidates, auto
-        self.max_records, self.min_score = max_records, min_score
+        self.stage, self.config = stage.name, config
+        self._stage = stage
+        by_key = {o.key: o for o in stage.options()}
+        self.fields = [(by_key[key], value, hint) for key, (value, hint) in stage.launch_values(config).items()]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"Launch {self.stage} (detached: it goes on when you leave)")
-            with Horizontal():
-                yield from labelled_input("threads", "threads", self.threads)
-                yield from labelled_input("limit", f"{'pool ' if self.stage == 'teacher' else ''}limit (empty = all)",
-                                          self.limit)
-            if self.stage == "teacher":
+            for i in range(0, len(self.fields), 2):
                 with Horizontal():
-                    yield from labelled_input("max_records", "max records", self.max_records)
-                    yield from labelled_input("min_score", "min score (0-1)", self.min_score, kind="number")
-            if self.stage == "mipro":
-                empty = f"empty = auto {self.auto}" if self.auto else "empty = po.toml"
-                with Horizontal():
-                    yield from labelled_input("trials", f"trials ({empty})", None if self.auto else self.trials)
-                    yield from labelled_input("candidates", "candidates", None if self.auto else self.candidates)
+                    for option, value, hint in self.fields[i:i + 2]:
+                        yield from labelled_input(option, value, hint)
             with Horizontal():
                 yield Button("Launch", id="go", variant="primary")
                 yield Button("Back", id="back")
@@ -64,30 +53,30 @@ class LaunchScreen(ModalScreen[dict | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#go")
     def go(self) -> None:
-        overrides = {}
-        for box in self.query(Input):
+        typed = {}
+        for option, _, _ in self.fields:
+            box = self.query_one(f"#{option.dest}", Input)
             if not box.value.strip():
                 continue
-            fraction = box.id in self.FRACTIONS
             try:
-                overrides[self.OVERRIDES[box.id]] = float(box.value) if fraction else int(box.value)
+                typed[option.key] = float(box.value) if option.kind == "float" else \
+                    int(box.value) if option.kind == "int" else box.value.strip()
             except ValueError:
-                self.notify(f"{box.id}: {box.value!r} is not a {'number' if fraction else 'whole number'}",
-                            severity="error")
+                self.notify(f"{option.dest}: {box.value!r} is not a "
+                            f"{'number' if option.kind == 'float' else 'whole number'}", severity="error")
                 return
-        if self.auto and ("num_trials" in overrides or "num_candidates" in overrides):
-            overrides["auto"] = None  # counts typed in replace the preset (MIPROv2 takes one or the other)
-        self.dismiss(overrides)
+        self.dismiss(self._stage.launch_overrides(self.config, typed))
 
     @on(Button.Pressed, "#back")
     def back(self) -> None:
         self.dismiss(None)
 
 
-def labelled_input(name: str, label: str, value: float | None, kind: str = "integer") -> ComposeResult:
+def labelled_input(option: Option, value, hint: str) -> ComposeResult:
+    kind = {"int": "integer", "float": "number"}.get(option.kind, "text")
     with Vertical(classes="field"):
-        yield Label(label)
-        yield Input("" if value is None else str(value), id=name, type=kind)
+        yield Label(option.label + (f" ({hint})" if hint else ""))
+        yield Input("" if value is None else str(value), id=option.dest, type=kind)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -146,6 +135,28 @@ class LogView(Static):
         self.refresh_tail()
 
 
+def run_details(run: Run, artifacts: list[Artifact]) -> str:
+    """The text of a run's details: state, timings, config, artifacts with sizes."""
+    fmt = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"  # noqa: E731
+    ago = lambda s: duration(s, compact=True)  # noqa: E731
+    lines = [
+        f"run {run.id} · {run.stage} · {run.status} · attempt {run.attempt}" + (" · detached" if run.detached else ""),
+        f"created {fmt(run.created_at)}  started {fmt(run.started_at)}  ended {fmt(run.ended_at)}"
+        f"  took {ago(run.elapsed)}  heartbeat {ago(run.heartbeat_age)} ago  pid {run.pid or '-'}",
+    ]
+    if run.total:
+        lines.append(f"progress {run.done}/{run.total}")
+    if run.error:
+        lines.append(f"error: {run.error}")
+    config = {k: (v[:12] if k.endswith("sha256") else v) for k, v in run.config.items() if k != "provider_config"}
+    lines.append("config: " + json.dumps(config, sort_keys=True))
+    for item in artifacts:
+        lines.append(f"artifact {item.path}  {item.bytes:,} bytes  {item.kind}")
+    if run.summary and run.stage in stages.names():
+        lines.append("result: " + headline(run))
+    return "\n".join(lines)
+
+
 class RunScreen(Screen):
     """A run's details and its log, tailed live (`tail -f`); PageUp/PageDown scroll back."""
 
@@ -162,6 +173,11 @@ class RunScreen(Screen):
         self.log_path = log_path
         self.initial = run
 
+    @classmethod
+    def read(cls, db, view: View, memo: dict) -> tuple[Run | None, list[Artifact]]:
+        """The run and its artifacts, read in the console's polling thread while this screen shows."""
+        return read.get_run(db, view.run_id), read.artifacts(db, view.run_id)
+
     def compose(self) -> ComposeResult:
         yield Static(run_details(self.initial, []), id="run-details", markup=False)
         yield LogView(self.log_path, id="run-log")
@@ -170,8 +186,10 @@ class RunScreen(Screen):
     def on_mount(self) -> None:
         self.call_after_refresh(self.query_one(LogView).refresh_tail)
 
-    def apply(self, run: Run, artifacts: list[dict]) -> None:
-        self.query_one("#run-details", Static).update(run_details(run, artifacts))
+    def show(self, payload: tuple[Run | None, list[Artifact]]) -> None:
+        run, artifacts = payload
+        if run is not None:
+            self.query_one("#run-details", Static).update(run_details(run, artifacts))
         self.query_one(LogView).refresh_tail()
 
     def action_log_up(self) -> None:
@@ -188,105 +206,31 @@ class RunScreen(Screen):
 
 
 class ExampleScreen(Screen):
-    """One evaluated example: inputs and outputs side by side, with its score parts."""
+    """One example: a head of figures, then its inputs and outputs side by side, each field
+    in the program's order (a field the answer lacks, like the raw text of a parse failure,
+    after them)."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="example-back")]
+    DEFAULT_CSS = """
+    ExampleScreen #example-head { height: auto; max-height: 4; padding: 0 1; }
+    ExampleScreen .side { width: 1fr; padding: 0 1; }
+    ExampleScreen .field-name { text-style: bold; color: $accent; margin-top: 1; }
+    """
 
-    def __init__(self, result: dict, inputs: dict | None) -> None:
+    def __init__(self, head: str, inputs: dict | None, outputs: dict) -> None:
         super().__init__()
-        self.result, self.inputs = result, inputs or {}
-
-    def head(self) -> str:
-        r = self.result
-        score = f"{r['score']:.3f}" if r["score"] is not None else r["status"]
-        parts = "  ".join(f"{k} {v:.2f}" for k, v in r["parts"].items())
-        return f"{r['example_id']} · {score} · {r['latency_s']:.1f}s · {parts}" + \
-            (f"\n{r['error']}" if r.get("error") else "")
+        self.head, self.inputs, self.outputs = head, inputs or {}, outputs
 
     def compose(self) -> ComposeResult:
-        r = self.result
-        yield Static(self.head(), id="example-head", markup=False)
+        yield Static(self.head, id="example-head", markup=False)
         with Horizontal():
             with VerticalScroll(classes="side"):
-                for name in ("concept", "requirements_yaml", "existing_vision"):
+                for name in INPUT_FIELDS:
                     yield Label(name, classes="field-name")
                     yield Static(self.inputs.get(name) or "(empty)", markup=False)
             with VerticalScroll(classes="side"):
-                # The vision first, as the program writes it (the store keeps the fields sorted by name).
-                outputs = sorted(r["outputs"].items(), key=lambda kv: kv[0] != "product_vision")
-                for name, value in outputs:
+                known = [name for name in OUTPUT_FIELDS if name in self.outputs]
+                for name in known + [name for name in self.outputs if name not in known]:
                     yield Label(name, classes="field-name")
-                    yield Static(value or "(empty)", markup=False)
+                    yield Static(self.outputs[name] or "(empty)", markup=False)
         yield Footer(compact=True)
-
-
-class TeacherRecordScreen(ExampleScreen):
-    """One teacher attempt: its decision and why, score parts, tokens, latency and model,
-    then its inputs and the teacher's answer side by side (escape: back, as for an example)."""
-
-    def __init__(self, record: dict, min_score: float | None) -> None:
-        super().__init__(record, record["inputs"])
-        self.min_score = min_score
-
-    def head(self) -> str:
-        r = self.result
-        attempt = "imported" if r["attempt"] == 0 else f"attempt {r['attempt']}"
-        seq = f" #{r['seq']}" if r["seq"] is not None else ""
-        threshold = f" (min {self.min_score})" if self.min_score is not None else ""
-        lines = [f"{r['example_id']} · {attempt} · {r['status']}{seq} · score {render.score(r['score'])}{threshold}"]
-        if r["reason"]:
-            lines.append(f"reason: {r['reason']}")
-        if r["parts"]:
-            order = list(PART_SHORT)  # the metric's order (the store keeps them sorted by name)
-            parts = sorted(r["parts"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
-            lines.append("parts: " + "  ".join(f"{k} {v:.2f}" for k, v in parts))
-        cost = "cost unknown" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
-        lines.append(f"latency {r['latency_s'] or 0:.1f}s · tokens {r['input_tokens']:,} in / "
-                     f"{r['output_tokens']:,} out · {cost} · {r['model'] or 'model unknown'}")
-        return "\n".join(lines)
-
-
-class ProgramScreen(Screen):
-    """A MIPROv2 run's saved program, reviewed before it is trusted: what changed from the
-    program as written, then its instructions, fields and every demo. Loaded in a thread:
-    the first load imports DSPy."""
-
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="program-back")]
-
-    def __init__(self, workspace, run: Run) -> None:
-        super().__init__()
-        self.workspace, self.run = workspace, run
-        self.review: dict | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"Program of MIPROv2 run {self.run.id} · loading…", id="program-head", markup=False)
-        with VerticalScroll(id="program-body"):
-            yield Static("", id="program-text")
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#program-body").focus()
-        self.load()
-
-    @work(thread=True, exclusive=True, group="program", description="load the program")
-    def load(self) -> None:
-        from po_console.snapshots import program_review
-
-        self.post_message(ProgramLoaded(program_review(self.workspace, self.run)))
-
-    def on_program_loaded(self, message: ProgramLoaded) -> None:
-        self.review = review = message.review
-        head = self.query_one("#program-head", Static)
-        if "error" in review:
-            head.update(f"Program of MIPROv2 run {self.run.id}\n{review['error']}")
-            return
-        s = self.run.summary or {}
-        head.update(f"{review['program']} · MIPROv2 run {self.run.id} · best {render.score(s.get('best_score'))}"
-                    f" vs default {render.score(s.get('default_score'))} · escape: back")
-        self.query_one("#program-text", Static).update(Group(
-            Text("changes from the program as written (baseline)", style="bold underline"),
-            render.program_diff(review["diff"]),
-            Text(""),
-            Text("the program", style="bold underline"),
-            render.program_view(review, demos_shown=None, demo_chars=None),
-        ))

@@ -1,4 +1,4 @@
-"""Read models: what the CLI and the console show. Nothing here writes."""
+"""Read models: what the CLI and the console show, as typed records. Nothing here writes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import sqlite_utils
 
@@ -121,21 +121,100 @@ def events_since(db: sqlite_utils.Database, seq: int, *, run_id: int | None = No
     return [{**r, "payload": json.loads(r["payload"])} for r in rows]
 
 
+def list_active_runs(db: sqlite_utils.Database) -> list[Run]:
+    """Every queued or running run, however old (the console watches each one end)."""
+    return [_run(r) for r in db.query("SELECT * FROM runs WHERE state IN ('queued', 'running') ORDER BY id")]
+
+
+def get_runs(db: sqlite_utils.Database, run_ids: list[int]) -> list[Run]:
+    marks = ", ".join("?" for _ in run_ids)
+    return [_run(r) for r in db.query(f"SELECT * FROM runs WHERE id IN ({marks}) ORDER BY id", list(run_ids))] \
+        if run_ids else []
+
+
 def done_example_ids(db: sqlite_utils.Database, run_id: int) -> set[str]:
     return {r["example_id"] for r in db.query("SELECT example_id FROM eval_results WHERE run_id = ?", [run_id])}
 
 
-def eval_results(db: sqlite_utils.Database, run_id: int) -> list[dict]:
+def _record(cls, row: dict, json_columns: tuple[str, ...]):
+    """A dataclass from a row: JSON columns decoded, columns the class does not know dropped
+    (a newer store read by an older reader)."""
+    known = {f.name for f in fields(cls)}
+    values = {k: v for k, v in row.items() if k in known}
+    for key in json_columns:
+        values[key] = json.loads(values.get(key) or "{}")
+    return cls(**values)
+
+
+@dataclass
+class EvalResult:
+    """One evaluated example. `score` is None unless `status` is ok (parse failures and
+    errors are kept out of the mean)."""
+
+    example_id: str
+    position: int
+    status: str  # ok, parse_failure, error
+    score: float | None
+    latency_s: float
+    parts: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)  # the fields, or {"raw": text} that failed to parse
+    error: str | None = None
+    lm_calls: int = 0
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    run_id: int | None = None
+    created_at: float | None = None
+
+
+def eval_results(db: sqlite_utils.Database, run_id: int) -> list[EvalResult]:
     rows = db.query("SELECT * FROM eval_results WHERE run_id = ? ORDER BY position", [run_id])
-    return [{**r, "parts": json.loads(r["parts"] or "{}"), "outputs": json.loads(r["outputs"] or "{}")} for r in rows]
+    return [_record(EvalResult, r, ("parts", "outputs")) for r in rows]
 
 
-def artifacts(db: sqlite_utils.Database, run_id: int) -> list[dict]:
-    return list(db.query("SELECT * FROM artifacts WHERE run_id = ? ORDER BY path", [run_id]))
+def count_eval_results(db: sqlite_utils.Database, run_id: int) -> int:
+    return db.execute("SELECT COUNT(*) FROM eval_results WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
-def trials(db: sqlite_utils.Database, run_id: int) -> list[dict]:
-    return list(db.query("SELECT * FROM trials WHERE run_id = ? ORDER BY evaluation", [run_id]))
+@dataclass
+class Artifact:
+    run_id: int
+    path: str  # relative to the workspace
+    kind: str
+    sha256: str
+    bytes: int
+    created_at: float
+
+
+def artifacts(db: sqlite_utils.Database, run_id: int) -> list[Artifact]:
+    return [Artifact(**r) for r in db.query("SELECT * FROM artifacts WHERE run_id = ? ORDER BY path", [run_id])]
+
+
+@dataclass
+class Trial:
+    """One evaluation of a MIPROv2 run, numbered as MIPROv2 numbers its trials."""
+
+    run_id: int
+    evaluation: int
+    trial: int | None
+    kind: str  # full, minibatch
+    score: float | None  # mean metric in [0, 1]; None when the evaluation failed
+    best_full: float | None
+    examples: int
+    instruction: int | None
+    demos: int | None
+    duration_s: float
+    lm_calls: int
+    parse_failures: int
+    errors: int
+    created_at: float
+    cache_hits: int = 0
+
+
+def trials(db: sqlite_utils.Database, run_id: int) -> list[Trial]:
+    return [_record(Trial, r, ()) for r in db.query("SELECT * FROM trials WHERE run_id = ? ORDER BY evaluation",
+                                                     [run_id])]
 
 
 def candidates(db: sqlite_utils.Database, run_id: int, kind: str) -> list[str]:
@@ -143,13 +222,32 @@ def candidates(db: sqlite_utils.Database, run_id: int, kind: str) -> list[str]:
     return [r["content"] for r in rows]
 
 
-def _teacher_row(r: dict) -> dict:
-    return {**r, "parts": json.loads(r["parts"] or "{}"), "inputs": json.loads(r["inputs"] or "{}"),
-            "outputs": json.loads(r["outputs"] or "{}")}
+@dataclass
+class TeacherRecord:
+    """One teacher attempt: an answer to one input and its decision."""
+
+    run_id: int
+    input_key: str
+    attempt: int  # 1..attempts_per_input; 0 for an imported record
+    example_id: str
+    status: str  # accepted, rejected, surplus, error
+    seq: int | None  # 1..N in order of acceptance
+    score: float | None
+    reason: str | None
+    reason_kind: str | None  # what rejection reasons are ranked by: a metric part, parse failure, error
+    parts: dict
+    inputs: dict
+    outputs: dict
+    latency_s: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    model: str | None
+    created_at: float
 
 
 def teacher_records(db: sqlite_utils.Database, run_id: int, *, accepted_only: bool = False,
-                    recent: int | None = None) -> list[dict]:
+                    recent: int | None = None) -> list[TeacherRecord]:
     """Attempts of a teacher run: accepted ones in acceptance order, or the `recent` newest first."""
     if accepted_only:
         sql, params = "SELECT * FROM teacher_records WHERE run_id=? AND status='accepted' ORDER BY seq", [run_id]
@@ -157,11 +255,36 @@ def teacher_records(db: sqlite_utils.Database, run_id: int, *, accepted_only: bo
         sql, params = "SELECT * FROM teacher_records WHERE run_id=? ORDER BY created_at DESC LIMIT ?", [run_id, recent]
     else:
         sql, params = "SELECT * FROM teacher_records WHERE run_id=? ORDER BY created_at", [run_id]
-    return [_teacher_row(r) for r in db.query(sql, params)]
+    return [_record(TeacherRecord, r, ("parts", "inputs", "outputs")) for r in db.query(sql, params)]
 
 
-def teacher_stats(db: sqlite_utils.Database, run_id: int) -> dict:
-    """Counts and sums of a teacher run, in one pass over its rows (for status and the console)."""
+@dataclass
+class TeacherStats:
+    """Counts and sums of a teacher run (for po status and the console)."""
+
+    attempts: int
+    accepted: int
+    rejected: int
+    surplus: int
+    errors: int
+    inputs: int
+    imported: int
+    accepted_imported: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None  # None unless every generated attempt had a price
+    first_at: float | None
+    last_at: float | None
+    seconds_per_attempt: float | None  # over the latest attempts
+    reasons: list[tuple[str, int]]  # rejection kinds, most frequent first
+    scores: list[float]  # of generated attempts
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def teacher_stats(db: sqlite_utils.Database, run_id: int) -> TeacherStats:
+    """One pass over a teacher run's rows."""
     row = db.execute(
         """SELECT COUNT(*), SUM(status='accepted'), SUM(status='rejected'), SUM(status='surplus'),
                   SUM(status='error'), COUNT(DISTINCT input_key), SUM(input_tokens), SUM(output_tokens),
@@ -175,15 +298,15 @@ def teacher_stats(db: sqlite_utils.Database, run_id: int) -> dict:
                                        "ORDER BY created_at DESC LIMIT 101", [run_id])]
     per_attempt = (recent[0] - recent[-1]) / (len(recent) - 1) if len(recent) > 1 else None
     reasons = db.execute(
-        """SELECT CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END
-                  AS why, COUNT(*) AS n
-           FROM teacher_records WHERE run_id=? AND status IN ('rejected', 'error') GROUP BY why ORDER BY n DESC""",
+        """SELECT reason_kind, COUNT(*) AS n FROM teacher_records
+           WHERE run_id=? AND status IN ('rejected', 'error') GROUP BY reason_kind ORDER BY n DESC""",
         [run_id]).fetchall()
     scores = [r[0] for r in db.execute(
         "SELECT score FROM teacher_records WHERE run_id=? AND score IS NOT NULL AND attempt > 0", [run_id])]
-    return {"attempts": attempts or 0, "accepted": accepted or 0, "rejected": rejected or 0,
-            "surplus": surplus or 0, "errors": errors or 0, "inputs": inputs or 0, "imported": imported or 0,
-            "accepted_imported": accepted_imported or 0, "input_tokens": tin or 0, "output_tokens": tout or 0,
-            "cost_usd": (cost or 0.0) if attempts and priced == attempts else None,
-            "first_at": first, "last_at": last, "seconds_per_attempt": per_attempt,
-            "reasons": [(why, n) for why, n in reasons], "scores": scores}
+    return TeacherStats(
+        attempts=attempts or 0, accepted=accepted or 0, rejected=rejected or 0, surplus=surplus or 0,
+        errors=errors or 0, inputs=inputs or 0, imported=imported or 0, accepted_imported=accepted_imported or 0,
+        input_tokens=tin or 0, output_tokens=tout or 0,
+        cost_usd=(cost or 0.0) if attempts and priced == attempts else None,
+        first_at=first, last_at=last, seconds_per_attempt=per_attempt,
+        reasons=[(why, n) for why, n in reasons], scores=scores)

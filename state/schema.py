@@ -154,8 +154,16 @@ def _v5_teacher_records(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v6_teacher_reason_kind(conn: sqlite3.Connection) -> None:
+    # What rejection reasons are ranked by (a metric part, "parse failure", "error"), in a column of
+    # its own instead of the text before the colon of `reason`, parsed back in SQL.
+    conn.execute("ALTER TABLE teacher_records ADD COLUMN reason_kind TEXT")
+    conn.execute("UPDATE teacher_records SET reason_kind = CASE WHEN instr(reason, ':') > 0 "
+                 "THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END WHERE reason IS NOT NULL")
+
+
 MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits,
-              _v5_teacher_records]
+              _v5_teacher_records, _v6_teacher_reason_kind]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pipeline.workspace import Workspace, init_workspace
-from state import runs as store
+from state import write as store
 from state.db import write
 
 T0 = 1_790_000_000.0  # a fixed moment, so rendered times never move
@@ -98,7 +98,7 @@ def record_mipro(ws: Workspace, *, state: str = "succeeded", evaluations: int = 
         "minibatch_full_eval_steps": 2, "threads": 2, "seed": 0, "train_limit": None, "val_limit": None,
         "val": str(ws.root / "data/val.jsonl"), "val_examples": 10, "train": str(ws.root / "data/train.jsonl"),
         "train_examples": 8, "planned_evaluations": len(MIPRO_TRIALS)})
-    from pipeline.program import ProductOwner
+    from pipeline.product_owner import ProductOwner
 
     instructions = [text or ProductOwner.instructions for text in MIPRO_INSTRUCTIONS]
     store.put_candidates(db, run_id, "instruction", instructions)
@@ -131,8 +131,8 @@ def record_mipro(ws: Workspace, *, state: str = "succeeded", evaluations: int = 
 def save_mipro_program(ws: Workspace, run_id: int, instruction: str, score: float) -> dict:
     import dspy
 
-    from pipeline.program import INPUT_FIELDS, ProductOwnerProgram
-    from pipeline.programs import save_program
+    from pipeline.product_owner import INPUT_FIELDS, ProductOwnerProgram
+    from pipeline.saved_programs import save_program
 
     program = ProductOwnerProgram()
     program.generate.signature = program.generate.signature.with_instructions(instruction)
@@ -178,11 +178,11 @@ def teacher_inputs(example_id: str) -> dict:
 def record_teacher(ws: Workspace, *, state: str = "succeeded", attempts: int = len(TEACHER_ATTEMPTS),
                    target: int = 6, started: float = T0 + 2400, took: float | None = None, pid: int | None = None,
                    usd_per_attempt: float | None = None) -> int:
-    """A teacher run through the real store: each attempt decided by pipeline.teacher.decide
+    """A teacher run through the real store: each attempt decided by the teacher stage's decide
     and stored (numbered, or kept as surplus) by put_teacher_record, 10 s apart."""
-    from pipeline import teacher
     from pipeline.metric import WEIGHTS
-    from pipeline.stages.teacher import _summary
+    from pipeline.stages.teacher import records as teacher
+    from pipeline.stages.teacher import summarize
     from state.read import teacher_stats
 
     db = ws.db()
@@ -203,10 +203,11 @@ def record_teacher(ws: Workspace, *, state: str = "succeeded", attempts: int = l
                                          "by phone.",
                        "product_owner_review": f"Verdict: Approved\n- CLUB-{int(example_id[-4:]):03d} (must) is "
                                                "covered."}
-        status, reason = teacher.decide(row, config["min_score"])
+        decision = teacher.decide(row, config["min_score"])
         store.put_teacher_record(db, run_id, {
-            "input_key": teacher.input_key(inputs), "attempt": attempt, "example_id": example_id, "status": status,
-            "score": row["score"], "reason": reason, "parts": row["parts"], "inputs": inputs, "outputs": outputs,
+            "input_key": teacher.input_key(inputs), "attempt": attempt, "example_id": example_id,
+            "status": decision.status, "score": row["score"], "reason": decision.reason,
+            "reason_kind": decision.kind, "parts": row["parts"], "inputs": inputs, "outputs": outputs,
             "latency_s": 8.0 + i % 5, "input_tokens": 640 + 10 * i, "output_tokens": 180 + 5 * i,
             "cost_usd": usd_per_attempt, "model": TEACHER_MODEL}, target=target)
         with write(db) as conn:  # the store stamps the time of writing: make it fixed, 10 s apart
@@ -214,13 +215,13 @@ def record_teacher(ws: Workspace, *, state: str = "succeeded", attempts: int = l
                          (started + 10 * (i + 1), run_id, example_id, attempt))
     stats = teacher_stats(db, run_id)
     took = 10.0 * attempts + 5 if took is None else took
-    summary = _summary(stats, target, config, TEACHER_MODEL) if state != "running" else None
+    summary = summarize(stats, target, config["min_score"], TEACHER_MODEL) if state != "running" else None
     with write(db) as conn:
         conn.execute(
             "UPDATE runs SET state=?, created_at=?, started_at=?, ended_at=?, heartbeat_at=?, pid=?, host=NULL,"
             " attempt=1, done=?, total=?, summary=? WHERE id=?",
             (state, started, started, None if state == "running" else started + took, started + took, pid,
-             stats["accepted"], target, json.dumps(summary) if summary else None, run_id),
+             stats.accepted, target, json.dumps(summary) if summary else None, run_id),
         )
     return run_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import Config, ConfigError, load_config, parse_config
-from pipeline.workspace import CONFIG_TEMPLATE, STAGES_DEMO, STAGES_REAL, WorkspaceError, init_workspace, locate
+from pipeline.workspace import WorkspaceError, config_text, init_workspace, locate
 
 
 def error_of(text: str, source: str = "po.toml") -> str:
@@ -184,17 +184,17 @@ def test_the_template_shows_the_defaults(tmp_path):
     assert load_config(ws.config_path) == Config()
 
 
-@pytest.mark.parametrize("stages", [STAGES_REAL, STAGES_DEMO])
-def test_the_template_with_its_limit_line_uncommented_parses(stages):
-    text = CONFIG_TEMPLATE.format(limit_line="limit = 10", stages=stages)
+@pytest.mark.parametrize("demo", [False, True])
+def test_the_template_with_its_limit_line_uncommented_parses(demo):
+    text = config_text(demo).replace("# limit = 10", "limit = 10")
     assert parse_config(text).baseline.limit == 10
 
 
 def test_the_real_template_keeps_the_teams_targets_and_the_demo_says_why_it_differs():
-    assert parse_config(CONFIG_TEMPLATE.format(limit_line="", stages=STAGES_REAL)).teacher.min_score == 0.85
-    demo = parse_config(CONFIG_TEMPLATE.format(limit_line="", stages=STAGES_DEMO))
+    assert parse_config(config_text(demo=False)).teacher.min_score == 0.85
+    demo = parse_config(config_text(demo=True))
     assert demo.teacher.min_score == 0.55 and demo.teacher.attempts_per_input == 3
-    assert "0.17-0.60" in STAGES_DEMO  # the measured range the demo threshold is chosen from
+    assert "0.17-0.60" in config_text(demo=True)  # the measured range the demo threshold is chosen from
 
 
 def test_init_creates_the_workspace_layout(tmp_path):

@@ -15,9 +15,11 @@ from textual.widgets import ContentSwitcher, DataTable
 from pipeline.config import ConfigError
 from pipeline.workspace import Workspace, locate
 from po_console.app import POConsole
-from po_console.screens import ExampleScreen, LaunchScreen, ProgramScreen, RunScreen, TeacherRecordScreen
+from po_console.panes.mipro import ProgramScreen
+from po_console.panes.teacher import TeacherRecordScreen
+from po_console.screens import ExampleScreen, LaunchScreen, RunScreen
 from state import read
-from state import runs as store
+from state import write as store
 from tests.console_fixtures import T0, dead_pid, record_baseline, record_mipro, record_teacher, recorded_workspace
 
 
@@ -353,7 +355,7 @@ def test_a_teacher_run_projects_its_eta_and_cost_and_is_launched_cancelled_and_r
 
 
 def test_score_histogram_marks_a_threshold_inside_a_bin_and_narrows_to_tenths():
-    from po_console.render import score_histogram
+    from po_console.panes.teacher import score_histogram
 
     text = score_histogram([0.1, 0.56, 0.58, 0.9], 0.57, 46, 4)
     lines = text.plain.splitlines()
@@ -396,10 +398,12 @@ def plain_print(draw) -> str:
 
 
 def test_score_chart_fits_more_evaluations_than_columns():
-    from po_console.render import score_chart
+    from po_console.panes.mipro import score_chart
+    from state.read import Trial
 
-    trials = [{"evaluation": i, "kind": "full" if i % 5 == 1 else "minibatch", "score": 0.3 + (i % 7) / 20,
-               "best_full": 0.6} for i in range(1, 301)]
+    trials = [Trial(run_id=1, evaluation=i, trial=i, kind="full" if i % 5 == 1 else "minibatch",
+                    score=0.3 + (i % 7) / 20, best_full=0.6, examples=4, instruction=None, demos=None, duration_s=1.0,
+                    lm_calls=4, parse_failures=0, errors=0, created_at=0.0) for i in range(1, 301)]
     lines = score_chart(trials, 60, 6).plain.splitlines()
     assert len(lines) == 6 and all(len(line) <= 60 for line in lines[1:])
     assert "evaluations 1–300" in lines[0]
@@ -553,19 +557,35 @@ def test_snapshots_of_the_main_screens(recorded, snap_compare, size, keys):
         await wait_until(pilot, lambda: app.drawn == app.view, what="the overview drawn")
         for key in keys:
             await pilot.press(key)
-        # A loaded machine may take a while to read the store: wait for the pane's data, not a fixed time.
+        # A loaded machine may take a while to read the store: wait for the pane's data, not a fixed time,
+        # then for the screen to settle (a table sizes its columns when the app is next idle).
         await wait_until(pilot, lambda: app.drawn == app.view, what=f"the {app.view.pane} pane drawn")
-        await pilot.pause(0.5)
+        shots = [None, app.export_screenshot()]
+        while shots[-1] != shots[-2]:
+            await pilot.pause(0.3)
+            shots.append(app.export_screenshot())
 
-    assert snap_compare(POConsole(recorded, low_bandwidth=True, refresh_s=0.2), terminal_size=size, run_before=settle)
+    assert snap_compare(Drawn(recorded, low_bandwidth=True, refresh_s=0.2), terminal_size=size, run_before=settle)
+
+
+class Drawn(POConsole):
+    """The console, remembering the last view it drew (the app itself keeps no test hooks)."""
+
+    drawn = None
+
+    def on_store_snapshot(self, message) -> None:
+        # Textual calls POConsole's handler too, after this one: note the view once it is drawn.
+        if message.view == self.view:
+            self.call_after_refresh(setattr, self, "drawn", message.view)
 
 
 def test_hidden_panes_are_not_refreshed(recorded, monkeypatch):
-    from po_console.panes import BaselinePane, RunsPane
+    from po_console.panes.baseline import BaselinePane
+    from po_console.panes.runs import RunsPane
 
     calls = {"baseline": 0, "runs": 0}
-    monkeypatch.setattr(BaselinePane, "apply", lambda self, snap: calls.__setitem__("baseline", calls["baseline"] + 1))
-    monkeypatch.setattr(RunsPane, "apply", lambda self, snap: calls.__setitem__("runs", calls["runs"] + 1))
+    monkeypatch.setattr(BaselinePane, "show", lambda self, payload: calls.__setitem__("baseline", calls["baseline"] + 1))
+    monkeypatch.setattr(RunsPane, "show", lambda self, payload: calls.__setitem__("runs", calls["runs"] + 1))
     db = recorded.db()
 
     async def story():
@@ -583,9 +603,9 @@ def test_hidden_panes_are_not_refreshed(recorded, monkeypatch):
 
 def test_a_newer_snapshot_replaces_an_unprocessed_older_one():
     from po_console.messages import ActionDone, StoreSnapshot
-    from po_console.snapshots import Snapshot, View
+    from po_console.panes.base import View
 
-    old, new = StoreSnapshot(Snapshot(View("overview"), 1.0)), StoreSnapshot(Snapshot(View("overview"), 2.0))
+    old, new = StoreSnapshot(View("overview"), [1.0]), StoreSnapshot(View("overview"), [2.0])
     assert new.can_replace(old)
     assert not ActionDone("x").can_replace(old)
 
@@ -593,15 +613,15 @@ def test_a_newer_snapshot_replaces_an_unprocessed_older_one():
 def test_a_running_teacher_runs_eta_is_a_range_in_the_overview_and_po_status(tmp_path):
     import os
 
-    from po_console import render
-    from po_console.snapshots import StoreReader, View
+    from po_console.panes.base import View
+    from po_console.reader import StoreReader
     from tests.conftest import po
 
     ws = init_only(tmp_path)
     run_id = record_teacher(ws, state="running", attempts=10, started=time.time() - 110, took=110, pid=os.getpid())
-    snap = StoreReader(ws).read(View("overview"))
-    row = {r["stage"]: r for r in render.overview_rows({r.stage: r for r in snap.runs}, snap.teacher)}["teacher"]
-    assert row["run"] == run_id and row["eta_s"] < row["eta_high_s"]  # from the acceptance rate's interval
-    assert "–" in render.eta_text(row)
+    rows = StoreReader(ws).read(View("overview"))  # what the console's overview shows
+    row = {r.stage: r for r in rows}["teacher"]
+    assert row.run == run_id and row.eta_s < row.eta_high_s  # from the acceptance rate's interval
+    assert "–" in row.eta_text()
     shown = po("status", ws=ws.root).stdout
-    assert "Teacher dataset" in shown and render.eta_text(row).split("–")[0] + "–" in shown
+    assert "Teacher dataset" in shown and row.eta_text().split("–")[0] + "–" in shown

@@ -11,7 +11,8 @@ from dspy.lm15 import Message, Response, Usage
 from pipeline.datasets import Example
 from pipeline.evaluation import evaluate_examples, evaluate_one, lm_call_counter, summarize, t_quantile_975
 from pipeline.metric import WEIGHTS, product_owner_metric
-from pipeline.program import ProductOwnerProgram
+from pipeline.product_owner import ProductOwnerProgram
+from state.read import EvalResult
 
 GOOD = ("[[ ## product_vision ## ]]\nFor clinic nurses who swap shifts by phone, this tool helps them "
         "swap in two taps (CLIN-1). It reduces missed shifts.\n\n[[ ## product_owner_review ## ]]\n"
@@ -104,10 +105,9 @@ def test_evaluation_stops_submitting_when_asked_and_keeps_what_was_in_flight():
 
 
 def test_summary_keeps_failures_out_of_the_mean_and_reports_them_beside_it():
-    rows = [{"status": "ok", "score": s, "parts": {"a": s}, "latency_s": 1.0, "lm_calls": 1, "cache_hits": 0,
-             "input_tokens": 10, "output_tokens": 5} for s in (0.2, 0.4, 0.6)]
-    rows.append({"status": "parse_failure", "score": None, "parts": {}, "latency_s": 9.0, "lm_calls": 1,
-                 "cache_hits": 0, "input_tokens": 10, "output_tokens": 5})
+    rows = [EvalResult(f"ok-{s}", i, "ok", s, 1.0, parts={"a": s}, lm_calls=1, input_tokens=10, output_tokens=5)
+            for i, s in enumerate((0.2, 0.4, 0.6))]
+    rows.append(EvalResult("garbled", 3, "parse_failure", None, 9.0, lm_calls=1, input_tokens=10, output_tokens=5))
     summary = summarize(rows)
     assert summary["mean"] == pytest.approx(0.4)
     assert (summary["examples"], summary["scored"], summary["parse_failures"], summary["errors"]) == (4, 3, 1, 0)

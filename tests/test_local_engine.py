@@ -8,7 +8,7 @@ import threading
 import dspy
 import pytest
 
-from pipeline.program import ProductOwner
+from pipeline.product_owner import ProductOwner
 from pipeline.providers.local_engine import LocalEngine, LocalSettings
 from pipeline.providers.structure import Structure, structure_from_prompt
 

@@ -36,22 +36,22 @@ def test_a_real_mipro_run_records_every_evaluation_and_saves_a_program_that_relo
     assert run["state"] == "succeeded", run["error"]
     db = open_db(mipro_ws / "state.db", readonly=True)
     trials = read.trials(db, run["id"])
-    assert [t["evaluation"] for t in trials] == [1, 2, 3]  # the unoptimized program, then 2 trials
-    assert [t["trial"] for t in trials] == [1, 2, 3] and {t["kind"] for t in trials} == {"full"}
-    assert all(0.0 <= t["score"] <= 1.0 for t in trials)  # one scale: the metric's, never a percentage
-    assert [t["best_full"] for t in trials] == [max(t["score"] for t in trials[: i + 1]) for i in range(3)]
-    assert all(t["instruction"] in (0, 1) and t["demos"] in (0, 1) for t in trials[1:])
-    assert all(t["lm_calls"] + t["cache_hits"] == 2 and t["parse_failures"] == 0 for t in trials)
+    assert [t.evaluation for t in trials] == [1, 2, 3]  # the unoptimized program, then 2 trials
+    assert [t.trial for t in trials] == [1, 2, 3] and {t.kind for t in trials} == {"full"}
+    assert all(0.0 <= t.score <= 1.0 for t in trials)  # one scale: the metric's, never a percentage
+    assert [t.best_full for t in trials] == [max(t.score for t in trials[: i + 1]) for i in range(3)]
+    assert all(t.instruction in (0, 1) and t.demos in (0, 1) for t in trials[1:])
+    assert all(t.lm_calls + t.cache_hits == 2 and t.parse_failures == 0 for t in trials)
     assert len(read.candidates(db, run["id"], "instruction")) == 2
     summary = run["summary"]
-    assert summary["best_score"] == max(t["score"] for t in trials)
+    assert summary["best_score"] == max(t.score for t in trials)
     assert summary["default_score"] == trials[0]["score"]
 
     # The saved program reloads in a fresh process with the same prompt, demos included.
     program_dir = mipro_ws / summary["program"]
     manifest = json.loads((program_dir / "manifest.json").read_text())
     assert manifest["metadata"]["seed"] == 0 and manifest["metadata"]["train_sha256"]
-    code = ("from pipeline.programs import load_program, fingerprint; "
+    code = ("from pipeline.saved_programs import load_program, fingerprint; "
             f"print(fingerprint(load_program({str(program_dir)!r})))")
     fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert fresh == summary["fingerprint"] == manifest["fingerprint"]

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from pipeline.stages.mipro_budget import schedule
+from pipeline.stages.mipro.budget import schedule
 from state import read
 from state.db import open_db
 from tests.conftest import po, set_tables, wait_for
@@ -65,29 +65,29 @@ def test_every_evaluation_miprov2_makes_is_one_trial_row(tmp_path, server):
     log = (ws / "artifacts" / str(run["id"]) / "run.log").read_text()
     logged = [(int(n), "minibatch" if kind == "Minibatch" else "full")
               for n, kind in re.findall(r"Trial (\d+) / \d+ - (Minibatch|Full Evaluation)", log)]
-    assert [(t["trial"], t["kind"]) for t in trials] == logged
-    assert [t["kind"] for t in trials] == schedule(7, True, 2)  # the schedule the plan announced
+    assert [(t.trial, t.kind) for t in trials] == logged
+    assert [t.kind for t in trials] == schedule(7, True, 2)  # the schedule the plan announced
     assert len(trials) == plan["planned_evaluations"] == run["summary"]["evaluations"] == 12
-    assert [t["examples"] for t in trials] == [8 if t["kind"] == "full" else 4 for t in trials]
+    assert [t.examples for t in trials] == [8 if t.kind == "full" else 4 for t in trials]
 
     # Every call that reached the server is counted once; the rest came from the cache.
     assert run["summary"]["lm_calls"] == chat_calls(server)
-    assert all(t["lm_calls"] + t["cache_hits"] == t["examples"] for t in trials)  # Predict: one call each
-    assert sum(t["lm_calls"] for t in trials) <= plan["projection"]["program_calls"]
+    assert all(t.lm_calls + t.cache_hits == t.examples for t in trials)  # Predict: one call each
+    assert sum(t.lm_calls for t in trials) <= plan["projection"]["program_calls"]
 
     # A periodic full evaluation checks a combination the minibatch trials tried before it.
     for i, t in enumerate(trials[1:], 1):
-        assert t["instruction"] in (0, 1, 2) and t["demos"] in (0, 1, 2)
-        if t["kind"] == "full":
+        assert t.instruction in (0, 1, 2) and t.demos in (0, 1, 2)
+        if t.kind == "full":
             tried = {(p["instruction"], p["demos"]) for p in trials[1:i] if p["kind"] == "minibatch"}
-            assert (t["instruction"], t["demos"]) in tried
-    fulls = [t["score"] for t in trials if t["kind"] == "full"]
-    assert [t["best_full"] for t in trials if t["kind"] == "full"] == [max(fulls[: i + 1]) for i in range(len(fulls))]
+            assert (t.instruction, t.demos) in tried
+    fulls = [t.score for t in trials if t.kind == "full"]
+    assert [t.best_full for t in trials if t.kind == "full"] == [max(fulls[: i + 1]) for i in range(len(fulls))]
     assert run["summary"]["best_score"] == max(fulls)
 
     # Broken answers are told apart from bad prompts (the fake LM drops a marker one time in eight).
-    assert sum(t["parse_failures"] for t in trials) > 0
-    assert all(t["parse_failures"] + t["errors"] <= t["examples"] for t in trials)
+    assert sum(t.parse_failures for t in trials) > 0
+    assert all(t.parse_failures + t.errors <= t.examples for t in trials)
     assert len(read.candidates(db, run["id"], "instruction")) == 3
     assert len(read.candidates(db, run["id"], "demos")) == 3
 
@@ -123,8 +123,8 @@ def test_cancelled_then_resumed_run_pays_for_no_call_twice(tmp_path, server):
     assert interrupted_total == uninterrupted  # no call was paid twice
     # ... and the optimization itself is the same one.
     assert resumed.summary["fingerprint"] == whole["summary"]["fingerprint"]
-    scores = [(t["kind"], t["score"]) for t in read.trials(db, run_id)]
-    assert scores == [(t["kind"], t["score"]) for t in read.trials(open_db(straight / "state.db"), whole["id"])]
+    scores = [(t.kind, t.score) for t in read.trials(db, run_id)]
+    assert scores == [(t.kind, t.score) for t in read.trials(open_db(straight / "state.db"), whole["id"])]
 
 
 def test_an_unreachable_or_unknown_model_is_refused_before_the_run_starts(tmp_path, server):

@@ -10,8 +10,8 @@ from pathlib import Path
 import dspy
 import pytest
 
-from pipeline.program import INPUT_FIELDS, ProductOwnerProgram
-from pipeline.programs import (ProgramError, describe, diff_programs, fingerprint, import_components, load_program,
+from pipeline.product_owner import INPUT_FIELDS, ProductOwnerProgram
+from pipeline.saved_programs import (ProgramError, describe, diff_programs, fingerprint, import_components, load_program,
                                save_program)
 from tests.conftest import po
 
@@ -33,7 +33,7 @@ def test_an_optimized_program_reloads_in_a_fresh_process_with_the_same_prompt(tm
     program = optimized()
     manifest = save_program(program, tmp_path / "opt", {"seed": 0})
     assert manifest["demos"] == {"generate": 3}
-    code = ("import json,sys; from pipeline.programs import load_program, fingerprint, describe; "
+    code = ("import json,sys; from pipeline.saved_programs import load_program, fingerprint, describe; "
             f"p = load_program({str(tmp_path / 'opt')!r}); "
             "print(json.dumps({'fp': fingerprint(p), 'd': describe(p)}))")
     out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)

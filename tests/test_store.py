@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from state import runs, schema
+from state import schema
+from state import write as store
 from state.db import data_version, open_db, write
 from state.read import (
     STALE_AFTER_S,
@@ -26,7 +27,7 @@ from state.read import (
     latest_run_per_stage,
     list_runs,
 )
-from state.runs import (
+from state.write import (
     EventBuffer,
     create_run,
     finish_run,
@@ -298,9 +299,9 @@ def test_put_eval_result_is_exactly_once_per_run_and_example(db):
     assert put_eval_result(db, run_id, result_row("ex-1", score=0.99, outputs={"product_vision": "second"})) is False
     assert put_eval_result(db, other, result_row("ex-1", score=0.75)) is True  # another run: its own row
     (row,) = eval_results(db, run_id)
-    assert row["score"] == 0.25
-    assert row["outputs"] == {"product_vision": "first"}
-    assert row["parts"] == {"length_bounds": 1.0}
+    assert row.score == 0.25
+    assert row.outputs == {"product_vision": "first"}
+    assert row.parts == {"length_bounds": 1.0}
     assert done_example_ids(db, run_id) == {"ex-1"}
     assert db.conn.execute("SELECT COUNT(*) FROM eval_results").fetchone()[0] == 2
 
@@ -309,7 +310,7 @@ def test_eval_results_come_back_in_position_order(db):
     run_id = create_run(db, "baseline", {})
     for position, example_id in [(2, "c"), (0, "a"), (1, "b")]:
         put_eval_result(db, run_id, result_row(example_id, position))
-    assert [r["example_id"] for r in eval_results(db, run_id)] == ["a", "b", "c"]
+    assert [r.example_id for r in eval_results(db, run_id)] == ["a", "b", "c"]
 
 
 def test_an_eval_result_needs_an_existing_run(db):
@@ -465,7 +466,7 @@ def test_opening_a_fresh_db_waits_for_another_writer_instead_of_failing(path):
 WRITER = r"""
 import json, os, socket, sys, time, traceback
 from state.db import open_db
-from state.runs import EventBuffer, create_run, finish_run, heartbeat, put_eval_result, start_run
+from state.write import EventBuffer, create_run, finish_run, heartbeat, put_eval_result, start_run
 
 path, start_at, seconds, name = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 try:
@@ -575,8 +576,8 @@ def test_cancel_never_signals_the_attempt_that_a_quick_resume_started(tmp_path):
     db = ws.db()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        run_id = runs.create_run(db, "baseline", {})
-        runs.start_run(db, run_id, sleeper.pid, socket.gethostname())
+        run_id = store.create_run(db, "baseline", {})
+        store.start_run(db, run_id, sleeper.pid, socket.gethostname())
         waiting = threading.Thread(target=control.cancel, args=(ws, run_id), kwargs={"wait_s": 0.5})
         waiting.start()
         time.sleep(0.1)

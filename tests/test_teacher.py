@@ -9,12 +9,14 @@ import os
 import random
 import signal
 import time
+from dataclasses import replace
 
 import pytest
 
-from pipeline import teacher
+from pipeline.stages.teacher import records as teacher
 from pipeline.metric import WEIGHTS, Score
 from state import read
+from state.read import TeacherStats
 from state.db import open_db
 from tests.conftest import po, set_tables, wait_for
 from tests.fake_lm import openai_responder
@@ -52,18 +54,18 @@ def check_consistent(ws, run_id: int, n: int, min_score: float = 0.8) -> list[di
     score, and the exported JSONL byte for byte what the store holds."""
     db = open_db(ws / "state.db", readonly=True)
     records = read.teacher_records(db, run_id)
-    accepted = [r for r in records if r["status"] == "accepted"]
-    assert sorted(r["seq"] for r in accepted) == list(range(1, n + 1))
-    keys = [r["input_key"] for r in records]
-    assert len(set(r["input_key"] for r in accepted)) == n
+    accepted = [r for r in records if r.status == "accepted"]
+    assert sorted(r.seq for r in accepted) == list(range(1, n + 1))
+    keys = [r.input_key for r in records]
+    assert len(set(r.input_key for r in accepted)) == n
     assert len(keys) == len(set(keys))  # best of 1: no input was ever answered twice
     for r in records:
-        assert r["input_key"] == teacher.input_key(r["inputs"])
-        if r["status"] in ("accepted", "surplus") and r["attempt"] > 0:
-            assert r["score"] >= min_score and r["reason"] in (None, f"target of {n} already reached")
-        if r["status"] == "rejected":
-            assert r["score"] is None or r["score"] < min_score
-            assert r["reason"]
+        assert r.input_key == teacher.input_key(r.inputs)
+        if r.status in ("accepted", "surplus") and r.attempt > 0:
+            assert r.score >= min_score and r.reason in (None, f"target of {n} already reached")
+        if r.status == "rejected":
+            assert r.score is None or r.score < min_score
+            assert r.reason
     exported = (ws / "artifacts" / str(run_id) / teacher.EXPORT_NAME).read_bytes()
     assert exported == teacher.export_lines(read.teacher_records(db, run_id, accepted_only=True))
     assert [json.loads(line)["seq"] for line in exported.splitlines()] == list(range(1, n + 1))
@@ -111,8 +113,8 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, server)
 @pytest.mark.parametrize("score, accepted", [(0.8499, False), (0.85, True), (0.8500000000000001, True)])
 def test_the_threshold_is_compared_as_written(score, accepted):
     assert teacher.accepts(score, 0.85) is accepted
-    status, _ = teacher.decide({"status": "ok", "score": score, "parts": {}}, 0.85)
-    assert (status == "accepted") is accepted
+    decision = teacher.decide({"status": "ok", "score": score, "parts": {}}, 0.85)
+    assert (decision.status == "accepted") is accepted
 
 
 def test_a_float_sum_that_lands_below_the_threshold_by_rounding_noise_is_accepted():
@@ -121,14 +123,14 @@ def test_a_float_sum_that_lands_below_the_threshold_by_rounding_noise_is_accepte
     raw = sum(WEIGHTS[k] * v for k, v in parts.items())
     assert raw == 0.8499999999999999  # what the weighted parts sum to in floats
     score = Score(round(raw, 4), parts)  # what product_owner_metric returns for them
-    assert teacher.decide({"status": "ok", "score": float(score), "parts": parts}, 0.85)[0] == "accepted"
+    assert teacher.decide({"status": "ok", "score": float(score), "parts": parts}, 0.85).status == "accepted"
 
 
 def test_rejections_name_the_part_that_cost_most():
-    reason = teacher.failed_parts({"vision_structure": 1.0, "requirement_coverage": 0.25, "length_bounds": 0.5})
-    assert reason == "requirement_coverage: 0.25 (length_bounds 0.50)"
-    status, reason = teacher.decide({"status": "parse_failure", "error": "no product_owner_review"}, 0.85)
-    assert (status, reason) == ("rejected", "parse failure: no product_owner_review")
+    reason, kind = teacher.failed_parts({"vision_structure": 1.0, "requirement_coverage": 0.25, "length_bounds": 0.5})
+    assert reason == "requirement_coverage: 0.25 (length_bounds 0.50)" and kind == "requirement_coverage"
+    decision = teacher.decide({"status": "parse_failure", "error": "no product_owner_review"}, 0.85)
+    assert (decision.status, decision.reason) == ("rejected", "parse failure: no product_owner_review")
 
 
 def test_pool_exhausted_ends_clearly_with_what_was_found(tmp_path, server):
@@ -138,7 +140,7 @@ def test_pool_exhausted_ends_clearly_with_what_was_found(tmp_path, server):
     assert proc.returncode == 1
     db = open_db(ws / "state.db", readonly=True)
     run = read.list_runs(db)[0]
-    accepted = read.teacher_stats(db, run.id)["accepted"]
+    accepted = read.teacher_stats(db, run.id).accepted
     assert 0 < accepted < 12
     assert run.error.startswith(f"PoolExhausted: pool exhausted: {accepted} of 50 records with score >= 0.8 "
                                 f"after 12 attempts on 12 inputs")
@@ -153,13 +155,14 @@ def test_pool_exhausted_ends_clearly_with_what_was_found(tmp_path, server):
 
 
 def test_the_projection_is_a_range_from_the_acceptance_rate_interval():
-    stats = {"attempts": 100, "imported": 0, "errors": 0, "accepted": 30, "surplus": 0, "accepted_imported": 0,
-             "cost_usd": 2.0, "seconds_per_attempt": 1.5}
+    stats = TeacherStats(attempts=100, imported=0, errors=0, accepted=30, surplus=0, accepted_imported=0,
+                         cost_usd=2.0, seconds_per_attempt=1.5, rejected=70, inputs=100, input_tokens=0,
+                         output_tokens=0, first_at=None, last_at=None, reasons=[], scores=[])
     p = teacher.projection(stats, 400)
     assert p["rate"] == 0.3 and 0.21 < p["rate_low"] < 0.3 < p["rate_high"] < 0.4
     assert p["attempts_low"] < 370 / 0.3 < p["attempts_high"]
     assert p["seconds_low"] == p["attempts_low"] * 1.5 and p["usd_high"] == p["attempts_high"] * 0.02
-    assert teacher.projection({**stats, "accepted": 0}, 400)["attempts_high"] is None  # no acceptance: no bound
+    assert teacher.projection(replace(stats, accepted=0), 400)["attempts_high"] is None  # no acceptance: no bound
 
 
 def test_provider_down_mid_run_fails_cleanly_and_resume_finishes(tmp_path, server):
@@ -179,7 +182,7 @@ def test_provider_down_mid_run_fails_cleanly_and_resume_finishes(tmp_path, serve
     run = read.list_runs(db)[0]
     assert run.state == "failed" and "HTTP 503" in run.error
     stored = read.teacher_records(db, run.id)
-    assert 0 < len(stored) <= 10 and all(r["status"] != "error" for r in stored)
+    assert 0 < len(stored) <= 10 and all(r.status != "error" for r in stored)
 
     server.default(OPENAI_CHAT, responder)
     po("resume", str(run.id), ws=ws)
@@ -209,7 +212,7 @@ def test_import_of_a_partial_data_set_names_bad_lines_then_continues(tmp_path, s
 
     po("resume", str(run_id), ws=ws)
     records = check_consistent(ws, run_id, 10)
-    imported = {r["input_key"] for r in records if r["attempt"] == 0}
+    imported = {r.input_key for r in records if r.attempt == 0}
     assert len(imported) == 6
     asked = [json.dumps(r.body) for r in server.requests_to(OPENAI_CHAT)]
     assert not any(p["concept"] in body for p in pool for body in asked)  # imported inputs never sent again
@@ -243,11 +246,11 @@ def test_a_short_real_run_on_the_embedded_model_in_the_demo_configuration(demo_w
     run = json.loads(proc.stdout)
     db = open_db(demo_ws / "state.db", readonly=True)
     records = read.teacher_records(db, run["id"])
-    assert records and all(r["model"].startswith("local/smollm2-135m-instruct@") for r in records)
-    assert all(r["status"] in ("accepted", "rejected", "surplus") for r in records)
+    assert records and all(r.model.startswith("local/smollm2-135m-instruct@") for r in records)
+    assert all(r.status in ("accepted", "rejected", "surplus") for r in records)
     for r in records:  # every attempt scored by the metric, and decided by the threshold
-        assert r["status"] != "rejected" or r["reason"]
-        assert r["score"] is None or (r["status"] == "rejected") == (r["score"] < 0.55)
+        assert r.status != "rejected" or r.reason
+        assert r.score is None or (r.status == "rejected") == (r.score < 0.55)
     if run["state"] == "succeeded":
         check_consistent(demo_ws, run["id"], 1, min_score=0.55)
     else:  # six inputs, best of three, may all score below 0.55: then it says so

@@ -15,17 +15,19 @@ def configure_dspy_cache(cache_dir: Path) -> None:
 
 
 def limits_from(config: dict):
+    """The limits of a `[providers.NAME]` table; what it leaves out takes the defaults of
+    `pipeline.config.ProviderLimits`, their one home."""
+    from pipeline.config import ProviderLimits
     from pipeline.providers.limits import RetryPolicy
     from pipeline.providers.remote import Limits
 
-    limits = config.get("limits") or {}
+    limits = ProviderLimits.model_validate(config.get("limits") or {})
     return Limits(
-        concurrency=limits.get("concurrency", 4),
-        requests_per_minute=limits.get("requests_per_minute"),
-        tokens_per_minute=limits.get("tokens_per_minute"),
-        timeout_s=limits.get("timeout_s", 120.0),
-        retry=RetryPolicy(limits.get("max_retries", 5), limits.get("backoff_initial_s", 1.0),
-                          limits.get("backoff_max_s", 60.0)),
+        concurrency=limits.concurrency,
+        requests_per_minute=limits.requests_per_minute,
+        tokens_per_minute=limits.tokens_per_minute,
+        timeout_s=limits.timeout_s,
+        retry=RetryPolicy(limits.max_retries, limits.backoff_initial_s, limits.backoff_max_s),
     )
 
 

@@ -27,9 +27,9 @@ class Clock:
 
 @dataclass
 class RetryPolicy:
-    max_retries: int = 5
-    initial_s: float = 1.0
-    max_s: float = 60.0
+    max_retries: int
+    initial_s: float
+    max_s: float
     jitter_s: float = 1.0
 
 

@@ -58,14 +58,13 @@ class Reply:
 
 @dataclass
 class Limits:
-    concurrency: int = 4
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    timeout_s: float = 120.0
-    retry: RetryPolicy = None  # type: ignore[assignment]
+    """A provider's limits as its engine uses them (built by `providers.limits_from`)."""
 
-    def __post_init__(self):
-        self.retry = self.retry or RetryPolicy()
+    concurrency: int
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    timeout_s: float
+    retry: RetryPolicy
 
 
 class RemoteEngine(ABC):

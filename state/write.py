@@ -165,8 +165,8 @@ def clear_trials(db: sqlite_utils.Database, run_id: int) -> None:
         conn.execute("DELETE FROM trials WHERE run_id = ?", (run_id,))
 
 
-TEACHER_COLUMNS = ("input_key", "attempt", "example_id", "status", "score", "reason", "parts", "inputs", "outputs",
-                   "latency_s", "input_tokens", "output_tokens", "cost_usd", "model")
+TEACHER_COLUMNS = ("input_key", "attempt", "example_id", "status", "score", "reason", "reason_kind", "parts",
+                   "inputs", "outputs", "latency_s", "input_tokens", "output_tokens", "cost_usd", "model")
 
 
 def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, target: int) -> tuple[str, int | None]:
@@ -192,7 +192,8 @@ def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, tar
                                  (run_id,)).fetchone()[0]
             if taken or count >= target:
                 record["status"] = "surplus"
-                record["reason"] = "input already accepted" if taken else f"target of {target} already reached"
+                record["reason"] = record["reason_kind"] = ("input already accepted" if taken
+                                                            else f"target of {target} already reached")
             else:
                 seq = count + 1
         record.update(run_id=run_id, seq=seq, created_at=time.time())

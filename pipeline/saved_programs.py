@@ -14,9 +14,13 @@ import hashlib
 import json
 from pathlib import Path
 
-import dspy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pipeline.program import INPUT_FIELDS, ProductOwnerProgram
+from pipeline.datasets import INPUT_FIELDS
+
+if TYPE_CHECKING:  # DSPy takes 0.4 s to import: only the functions that need it load it
+    import dspy
 
 FORMAT = "po-program/1"
 STATE = "program.json"
@@ -34,6 +38,47 @@ class ProgramError(ValueError):
     """A program that cannot be trusted as it is: one line saying why and what to do."""
 
 
+PROGRAM_REF = "baseline (the program as written), a name under programs/, or a directory"
+
+
+def program_dir(ws, ref: str) -> Path | None:
+    """Where a program reference points: None for `baseline` (the program as written), else
+    a saved program's directory: NAME under the workspace's programs/, `programs/NAME`, or
+    any directory. The one resolver of references, for the CLI, the stages and the console."""
+    if ref == "baseline":
+        return None
+    for path in ((ws.programs_dir / ref) if "/" not in ref else None, ws.root / ref, Path(ref)):
+        if path is not None and path.exists():
+            return path
+    raise ProgramError(f"no program {ref!r}: give {PROGRAM_REF}")
+
+
+def load_ref(ws, ref: str, *, allow_pickle: bool = False):
+    """(program, its directory or None) for a reference."""
+    from pipeline.product_owner import ProductOwnerProgram
+
+    path = program_dir(ws, ref)
+    return (ProductOwnerProgram(), None) if path is None else (load_program(path, allow_pickle=allow_pickle), path)
+
+
+@dataclass
+class SavedProgram:
+    name: str
+    fingerprint: str  # its first 12 characters
+    demos: dict  # predictor -> number of demos
+    source: str
+
+
+def list_programs(ws) -> list[SavedProgram]:
+    """The programs saved in a workspace (programs/), by name; reads manifests only."""
+    found = []
+    for manifest in sorted(ws.programs_dir.glob(f"*/{MANIFEST}")):
+        data = json.loads(manifest.read_text())
+        found.append(SavedProgram(manifest.parent.name, data["fingerprint"][:12], data["demos"],
+                                  data["metadata"].get("source", "")))
+    return found
+
+
 def describe(program: dspy.Module) -> dict:
     """Instructions, fields (in order, with prefixes and descriptions) and demos of each predictor."""
     out = {}
@@ -49,6 +94,8 @@ def describe(program: dspy.Module) -> dict:
 
 def fingerprint(program: dspy.Module) -> str:
     """sha256 of the messages each predictor renders for FINGERPRINT_INPUT, demos included."""
+    import dspy
+
     adapter = dspy.ChatAdapter()
     digest = hashlib.sha256()
     for name, predictor in sorted(program.named_predictors()):
@@ -60,6 +107,8 @@ def fingerprint(program: dspy.Module) -> str:
 
 def save_program(program: dspy.Module, directory: Path, metadata: dict | None = None) -> dict:
     """Write program.json + manifest.json, reload them in a fresh program and compare fingerprints."""
+    import dspy
+
     directory.mkdir(parents=True, exist_ok=True)
     program.save(str(directory / STATE))
     manifest = {
@@ -77,6 +126,10 @@ def save_program(program: dspy.Module, directory: Path, metadata: dict | None = 
 
 def load_program(path: Path, *, allow_pickle: bool = False) -> dspy.Module:
     """A saved program, checked: field names by position, then the prompt fingerprint."""
+    import dspy
+
+    from pipeline.product_owner import ProductOwnerProgram
+
     path = Path(path)
     if path.suffix in (".pkl", ".pickle", ".dill") or (path / "program.pkl").exists():
         if not allow_pickle:
@@ -138,6 +191,10 @@ def import_components(components_path: Path, metadata_path: Path | None = None) 
     Returns (program, what the files lack, metadata). The fallback never wrote demos, so an
     imported program usually has none: the caller tells the user plainly.
     """
+    import dspy
+
+    from pipeline.product_owner import ProductOwnerProgram
+
     try:
         components = json.loads(Path(components_path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -192,3 +249,19 @@ def review_data(program, ref: str, path: Path | None) -> dict:
     if manifest is not None and manifest.exists():
         data["metadata"] = json.loads(manifest.read_text()).get("metadata", {})
     return data
+
+
+def review(ws, ref: str) -> dict:
+    """What the console's program review shows: the saved program (as `review_data`) and
+    what changed from the program as written (`diff`), through the same functions as `po
+    program show` and `po program diff`. Loading checks field names and the prompt
+    fingerprint, so what is shown is what a pipeline would run. {"error": ...} when it
+    cannot be loaded (the message names the directory and what is wrong)."""
+    from pipeline.product_owner import ProductOwnerProgram
+
+    try:
+        program, path = load_ref(ws, ref)
+    except (ProgramError, OSError) as exc:
+        return {"error": str(exc)}
+    return {**review_data(program, ref, path), "diff": diff_programs(ProductOwnerProgram(), program,
+                                                                     ("baseline", path.name if path else ref))}

@@ -1,5 +1,6 @@
 """Teacher records: the accept/reject decision, the JSONL data set the fine-tune stage
-reads, and the import of a data set made by the team's old script.
+reads, the import of a data set made by the team's old script, and the projection of
+what reaching the target will take.
 
 An input is identified by a hash of its three input fields, not by its id: the old
 script's files and a grown pool name inputs differently, and an input must never be
@@ -18,6 +19,7 @@ from pathlib import Path
 from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS, DatasetError, read_text
 from pipeline.metric import WEIGHTS
 from pipeline.units import duration
+from state.read import TeacherRecord, TeacherStats
 
 EXPORT_NAME = "po_teacher_dataset.jsonl"
 
@@ -33,46 +35,53 @@ def accepts(score: float, min_score: float) -> bool:
     return round(score, 4) >= round(min_score, 4)
 
 
-def decide(row: dict, min_score: float) -> tuple[str, str | None]:
-    """(status, reason) of one evaluated attempt (a row from `evaluate_one`)."""
+@dataclass(frozen=True)
+class Decision:
+    status: str  # accepted, rejected
+    reason: str | None = None  # why rejected, for people
+    kind: str | None = None  # what rejections are ranked by: a metric part, parse failure, error
+
+
+def decide(row: dict, min_score: float) -> Decision:
+    """The decision on one evaluated attempt (a row from `evaluate_one`)."""
     if row["status"] == "parse_failure":
-        return "rejected", f"parse failure: {row.get('error') or 'the answer lacks a field'}"
+        return Decision("rejected", f"parse failure: {row.get('error') or 'the answer lacks a field'}", "parse failure")
     if row["status"] == "error":
-        return "rejected", f"error: {row.get('error')}"
+        return Decision("rejected", f"error: {row.get('error')}", "error")
     if accepts(row["score"], min_score):
-        return "accepted", None
-    return "rejected", failed_parts(row["parts"])
+        return Decision("accepted")
+    return Decision("rejected", *failed_parts(row["parts"]))
 
 
-def failed_parts(parts: dict) -> str:
-    """`requirement_coverage: 0.25 (length_bounds 0.50)`: the part that cost the most score
-    first (its name before the colon is what rejection reasons are ranked by)."""
+def failed_parts(parts: dict) -> tuple[str, str]:
+    """(`requirement_coverage: 0.25 (length_bounds 0.50)`, `requirement_coverage`): the part
+    that cost the most score first, and its name."""
     lost = sorted(((WEIGHTS.get(name, 0) * (1 - value), name, value) for name, value in parts.items() if value < 1),
                   reverse=True)
     if not lost:
-        return "below threshold"
+        return "below threshold", "below threshold"
     (_, name, value), rest = lost[0], lost[1:]
     others = ", ".join(f"{n} {v:.2f}" for _, n, v in rest)
-    return f"{name}: {value:.2f}" + (f" ({others})" if others else "")
+    return f"{name}: {value:.2f}" + (f" ({others})" if others else ""), name
 
 
 # -- the data set ------------------------------------------------------------------------------
 
-def export_lines(records: list[dict]) -> bytes:
+def export_lines(records: list[TeacherRecord]) -> bytes:
     """The JSONL the fine-tune stage consumes, from the store's accepted records in order.
     Same records, same bytes: keys sorted, no timestamps."""
     lines = []
     for r in records:
         lines.append(json.dumps({
-            "seq": r["seq"], "id": r["example_id"],
-            "inputs": {k: r["inputs"].get(k, "") for k in INPUT_FIELDS},
-            "outputs": {k: r["outputs"].get(k, "") for k in OUTPUT_FIELDS},
-            "score": r["score"], "parts": r["parts"], "teacher_model": r["model"],
+            "seq": r.seq, "id": r.example_id,
+            "inputs": {k: r.inputs.get(k, "") for k in INPUT_FIELDS},
+            "outputs": {k: r.outputs.get(k, "") for k in OUTPUT_FIELDS},
+            "score": r.score, "parts": r.parts, "teacher_model": r.model,
         }, sort_keys=True, ensure_ascii=False))
     return "".join(line + "\n" for line in lines).encode()
 
 
-def write_export(records: list[dict], path: Path) -> Path:
+def write_export(records: list[TeacherRecord], path: Path) -> Path:
     """Written to a temporary file and renamed: a reader never sees half a data set."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -143,13 +152,13 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def projection(stats: dict, target: int) -> dict:
+def projection(stats: TeacherStats, target: int) -> dict:
     """Attempts, time and money still needed to reach `target`, as a range: the acceptance
     rate's 95% interval, at the attempt rate and cost per attempt measured so far. Imported
     records count toward the target, not toward the rate."""
-    generated = stats["attempts"] - stats["imported"] - stats["errors"]
-    passed = stats["accepted"] + stats["surplus"] - stats["accepted_imported"]
-    remaining = max(0, target - stats["accepted"])
+    generated = stats.attempts - stats.imported - stats.errors
+    passed = stats.accepted + stats.surplus - stats.accepted_imported
+    remaining = max(0, target - stats.accepted)
     out = {"remaining": remaining, "rate": None, "rate_low": None, "rate_high": None,
            "attempts_low": None, "attempts_high": None, "seconds_low": None, "seconds_high": None,
            "usd_low": None, "usd_high": None}
@@ -161,30 +170,30 @@ def projection(stats: dict, target: int) -> dict:
         return out
     out["attempts_low"] = math.ceil(remaining / high)
     out["attempts_high"] = math.ceil(remaining / low) if low > 0 else None  # nothing accepted yet: no bound
-    per_attempt_usd = stats["cost_usd"] / generated if stats.get("cost_usd") is not None else None
+    per_attempt_usd = stats.cost_usd / generated if stats.cost_usd is not None else None
     for end in ("low", "high"):
         attempts = out[f"attempts_{end}"]
-        if attempts is not None and stats.get("seconds_per_attempt") is not None:
-            out[f"seconds_{end}"] = attempts * stats["seconds_per_attempt"]
+        if attempts is not None and stats.seconds_per_attempt is not None:
+            out[f"seconds_{end}"] = attempts * stats.seconds_per_attempt
         if attempts is not None and per_attempt_usd is not None:
             out[f"usd_{end}"] = attempts * per_attempt_usd
     return out
 
 
-def progress_lines(stats: dict, target: int, min_score: float) -> list[str]:
+def progress_lines(stats: TeacherStats, target: int, min_score: float) -> list[str]:
     """Where a teacher run stands and what reaching the target will take, in plain lines
     (for `po status RUN`; the console draws the same figures)."""
     p = projection(stats, target)
-    generated = stats["attempts"] - stats["imported"] - stats["errors"]
-    lines = [f"accepted {stats['accepted']} of {target} (score >= {min_score}) after {stats['attempts']} attempts "
-             f"on {stats['inputs']} inputs" + (f", {stats['imported']} imported" if stats["imported"] else "")]
+    generated = stats.attempts - stats.imported - stats.errors
+    lines = [f"accepted {stats.accepted} of {target} (score >= {min_score}) after {stats.attempts} attempts "
+             f"on {stats.inputs} inputs" + (f", {stats.imported} imported" if stats.imported else "")]
     if p["rate"] is not None:
         lines.append(f"acceptance {p['rate']:.0%} of {generated} attempts (95% CI {p['rate_low']:.0%}-"
                      f"{p['rate_high']:.0%})")
-    if stats.get("seconds_per_attempt"):
-        lines.append(f"throughput {60 / stats['seconds_per_attempt']:.1f} attempts/min")
-    cost = "unknown (no price)" if stats["cost_usd"] is None else f"${stats['cost_usd']:.2f}"
-    lines.append(f"tokens {stats['input_tokens']:,} in / {stats['output_tokens']:,} out, cost so far {cost}")
+    if stats.seconds_per_attempt:
+        lines.append(f"throughput {60 / stats.seconds_per_attempt:.1f} attempts/min")
+    cost = "unknown (no price)" if stats.cost_usd is None else f"${stats.cost_usd:.2f}"
+    lines.append(f"tokens {stats.input_tokens:,} in / {stats.output_tokens:,} out, cost so far {cost}")
     if p["remaining"] and p["attempts_low"] is not None:
         high = f"{p['attempts_high']:,}" if p["attempts_high"] is not None else "?"
         text = f"to reach {target}: {p['attempts_low']:,}-{high} more attempts"
@@ -193,7 +202,7 @@ def progress_lines(stats: dict, target: int, min_score: float) -> list[str]:
         if p["usd_low"] is not None:
             text += f", ${p['usd_low']:.2f}-" + (f"${p['usd_high']:.2f}" if p["usd_high"] is not None else "?")
         lines.append(text)
-    if stats["reasons"]:
-        lines.append("rejected for: " + ", ".join(f"{why} {n}" for why, n in stats["reasons"][:4]))
+    if stats.reasons:
+        lines.append("rejected for: " + ", ".join(f"{why} {n}" for why, n in stats.reasons[:4]))
     return lines
 

@@ -1,11 +1,7 @@
-"""MIPROv2: DSPy's prompt optimizer on the PO program, with every evaluation recorded as it
-ends, and the best program saved so it reloads anywhere with its demos.
-
-Scores: DSPy's Evaluate reports percentages (the team's "1.56" next to "0.53125"); here
-every score is the mean metric in [0, 1], the scale of `product_owner_metric` itself.
-Cancel stops after the trial in progress (optuna's `study.stop()` from the trial hook)
-and keeps the best program found so far. Resume re-runs the optimization with the same
-seed and data: DSPy's workspace cache answers every LM call already paid for.
+"""Recording MIPROv2 as it runs: a row per evaluation (numbered as MIPROv2's log numbers
+its trials), the candidates it proposed, LM calls and parse failures, and a cancel read at
+each trial. Nothing here is global: callbacks sit on MIPROv2's own Evaluate, and calls are
+counted by the adapter (DSPy's global callbacks alone cost ~9 % of a run, bench/bench_mipro.py).
 """
 
 from __future__ import annotations
@@ -13,52 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
-
-from pipeline.config import ConfigError, with_overrides
-from pipeline.datasets import DatasetError, file_sha256, load_examples
-from pipeline.stages import mipro_budget
-
-NAME = "mipro"
-TITLE = "MIPROv2 optimization"
-
-
-def plan(ws, overrides: dict) -> dict:
-    config = ws.config
-    stage = with_overrides(config.mipro, "mipro", overrides)
-    if stage.auto and (overrides.get("num_candidates") or overrides.get("num_trials")):
-        raise ConfigError("mipro: auto sets the candidate and trial counts itself: drop --candidates/--trials or auto")
-    if not stage.auto and not (stage.num_candidates and stage.num_trials):
-        raise ConfigError("mipro: set auto (light/medium/heavy) or both num_candidates and num_trials")
-    try:
-        import optuna  # noqa: F401 - without it MIPROv2 fails only after spending LM calls
-    except ImportError:
-        raise ConfigError("mipro: MIPROv2 needs optuna: pip install 'dspy[optuna]==3.4.1'") from None
-    provider = config.provider(stage.provider, key="mipro.provider")
-    prompt = config.provider(stage.prompt_provider or stage.provider, key="mipro.prompt_provider")
-    train, val = ws.resolve(config.data.train), ws.resolve(config.data.val)
-    n_train = len(load_examples(train, with_outputs=True)[: stage.train_limit])
-    n_val = len(load_examples(val)[: stage.val_limit])
-    if stage.minibatch and stage.minibatch_size > n_val:
-        raise ConfigError(f"mipro: minibatch_size {stage.minibatch_size} is larger than the validation set "
-                          f"({n_val}): lower it or set minibatch = false")
-    config = {
-        **stage.model_dump(),
-        "provider_config": provider.model_dump(),
-        "prompt_provider_config": prompt.model_dump(),
-        "train": str(train), "train_sha256": file_sha256(train), "train_examples": n_train,
-        "val": str(val), "val_sha256": file_sha256(val), "val_examples": n_val,
-    }
-    config["projection"] = mipro_budget.projection(ws.db(), config)
-    config["planned_evaluations"] = config["projection"]["evaluations"]
-    return config
-
-
-def check_resumable(ws, config: dict) -> None:
-    for key in ("train", "val"):
-        path = Path(config[key])
-        if not path.exists() or file_sha256(path) != config[f"{key}_sha256"]:
-            raise DatasetError(f"{path} changed since this run started: start a new run instead of resuming")
 
 
 class TrialRecorder:
@@ -70,7 +20,7 @@ class TrialRecorder:
     a callback, which costs more than the whole recording (bench/bench_mipro.py).
     """
 
-    def __init__(self, ctx, engines: list):
+    def __init__(self, ctx, engines: list, planned: int | None = None):
         from dspy.utils.callback import BaseCallback
 
         recorder = self
@@ -84,6 +34,7 @@ class TrialRecorder:
 
         self.callback = Callback()
         self.ctx = ctx
+        self.planned = planned  # evaluations the plan expects: the progress total
         # Filled by the MIPROv2 subclass's hooks: the trial being evaluated and the candidates
         # each trial chose; while a periodic full evaluation runs, its number and candidates.
         self.current_trial: int | None = None
@@ -136,7 +87,7 @@ class TrialRecorder:
             self.open[call_id] = (metadata.get("metric_key"), time.monotonic(), examples, self.snapshot())
 
     def ended(self, call_id, outputs, exception) -> None:
-        from state import runs as store
+        from state import write as store
 
         with self.lock:
             now = self.snapshot()
@@ -168,18 +119,17 @@ class TrialRecorder:
                    "lm_calls": now["lm_calls"] - before["lm_calls"],
                    "cache_hits": now["cache_hits"] - before["cache_hits"],
                    "parse_failures": parse_failures, "errors": max(0, failed - parse_failures)}
-        planned = self.ctx.config.get("planned_evaluations")
-        store.put_trial(self.ctx.db, self.ctx.run.id, row, done=evaluation, total=planned)
+        store.put_trial(self.ctx.db, self.ctx.run.id, row, done=evaluation, total=self.planned)
         failures = f", {row['parse_failures']} parse failures" if row["parse_failures"] else ""
         self.ctx.log.info("evaluation %s (%s, trial %s): %s%s", evaluation, kind, trial,
                           "failed" if score is None else f"{score:.3f}", failures)
-        self.ctx.progress(evaluation, planned, stored=True)
+        self.ctx.progress(evaluation, self.planned, stored=True)
 
 
-def _optimizer_class(ctx, recorder: TrialRecorder):
+def optimizer_class(ctx, recorder: TrialRecorder):
     import dspy
 
-    from state import runs as store
+    from state import write as store
 
     class RecordedMIPROv2(dspy.MIPROv2):
         def _select_and_insert_instructions_and_demos(self, candidate_program, instruction_candidates,
@@ -225,76 +175,25 @@ def _optimizer_class(ctx, recorder: TrialRecorder):
     return RecordedMIPROv2
 
 
-def optimize(optimizer_class, cfg: dict, task_lm, prompt_lm, train: list, val: list, recorder=None):
-    """MIPROv2 itself, as configured: the one place its parameters are passed (the
-    benchmark of the recording overhead calls it with and without the recorder).
+def optimize(optimizer_class, cfg, task_lm, prompt_lm, train: list, val: list, recorder=None):
+    """MIPROv2 itself, as configured (`cfg`: the stage's config): the one place its parameters
+    are passed (the benchmark of the recording overhead calls it with and without the recorder).
 
     No global DSPy callbacks: DSPy would dispatch every module call of every example to
     them, which alone costs ~9 % of a run on an instant LM (bench/bench_mipro.py)."""
     import dspy
 
     from pipeline.metric import product_owner_metric
-    from pipeline.program import ProductOwnerProgram
+    from pipeline.product_owner import ProductOwnerProgram
 
     adapter = recorder.adapter() if recorder else dspy.ChatAdapter(use_json_adapter_fallback=False)
     dspy.configure(lm=task_lm, adapter=adapter, callbacks=[])
     optimizer = optimizer_class(
-        metric=product_owner_metric, prompt_model=prompt_lm, task_model=task_lm, auto=cfg["auto"],
-        num_candidates=None if cfg["auto"] else cfg["num_candidates"],
-        max_bootstrapped_demos=cfg["max_bootstrapped_demos"], max_labeled_demos=cfg["max_labeled_demos"],
-        num_threads=cfg["threads"], seed=cfg["seed"], verbose=False)
-    return optimizer.compile(ProductOwnerProgram(), trainset=train, valset=val, seed=cfg["seed"],
-                             num_trials=None if cfg["auto"] else cfg["num_trials"], minibatch=cfg["minibatch"],
-                             minibatch_size=cfg["minibatch_size"],
-                             minibatch_full_eval_steps=cfg["minibatch_full_eval_steps"])
-
-
-def run(ctx) -> dict:
-    from pipeline.programs import save_program
-    from pipeline.providers import build_lm, configure_dspy_cache
-    from pipeline.runner import RunCancelled
-    from state import runs as store
-
-    cfg = ctx.config
-    check_resumable(ctx.workspace, cfg)
-    train = [e.to_dspy() for e in load_examples(Path(cfg["train"]), with_outputs=True)[: cfg["train_limit"]]]
-    val = [e.to_dspy() for e in load_examples(Path(cfg["val"]))[: cfg["val_limit"]]]
-    configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
-    task_lm = build_lm(cfg["provider_config"], cfg["provider"])
-    prompt_lm = build_lm(cfg["prompt_provider_config"], cfg["prompt_provider"] or cfg["provider"])
-    store.clear_trials(ctx.db, ctx.run.id)
-    recorder = TrialRecorder(ctx, [task_lm.engine] + ([prompt_lm.engine] if prompt_lm.engine is not task_lm.engine else []))
-    ctx.log.info("MIPROv2: %s train, %s validation examples, task %s, proposer %s", len(train), len(val),
-                 task_lm.model, prompt_lm.model)
-    best = optimize(_optimizer_class(ctx, recorder), cfg, task_lm, prompt_lm, train, val, recorder)
-    name = f"mipro-{ctx.run.id}"
-    manifest = save_program(best, ctx.run_dir / "program", {
-        "source": f"run {ctx.run.id} (MIPROv2)", "score": round(best.score / 100, 6) if best.score is not None else None,
-        "train": cfg["train"], "train_sha256": cfg["train_sha256"], "val": cfg["val"], "val_sha256": cfg["val_sha256"],
-        "seed": cfg["seed"], "task_model": task_lm.model, "prompt_model": prompt_lm.model,
-        "parameters": {k: cfg[k] for k in ("auto", "num_candidates", "num_trials", "max_bootstrapped_demos",
-                                            "max_labeled_demos", "minibatch", "minibatch_size")},
-    })
-    save_program(best, ctx.workspace.root / "programs" / name, manifest["metadata"])
-    for path in sorted((ctx.run_dir / "program").iterdir()):
-        ctx.add_artifact(path, "program")
-    summary = {
-        "best_score": manifest["metadata"]["score"],
-        "evaluations": recorder.evaluation,
-        **recorder.snapshot(),
-        "demos": manifest["demos"],
-        "program": f"programs/{name}",
-        "fingerprint": manifest["fingerprint"],
-        "default_score": recorder.default_score,
-    }
-    if ctx.cancelled:
-        ctx.log.info("cancelled: the best program so far is saved as programs/%s", name)
-        raise RunCancelled(summary)
-    return summary
-
-
-def headline(summary: dict | None) -> str:
-    if not summary or summary.get("best_score") is None:
-        return ""
-    demos = sum(summary.get("demos", {}).values())
-    return f"best {summary['best_score']:.3f} after {summary['evaluations']} evals, {demos} demos"
+        metric=product_owner_metric, prompt_model=prompt_lm, task_model=task_lm, auto=cfg.auto,
+        num_candidates=None if cfg.auto else cfg.num_candidates,
+        max_bootstrapped_demos=cfg.max_bootstrapped_demos, max_labeled_demos=cfg.max_labeled_demos,
+        num_threads=cfg.threads, seed=cfg.seed, verbose=False)
+    return optimizer.compile(ProductOwnerProgram(), trainset=train, valset=val, seed=cfg.seed,
+                             num_trials=None if cfg.auto else cfg.num_trials, minibatch=cfg.minibatch,
+                             minibatch_size=cfg.minibatch_size,
+                             minibatch_full_eval_steps=cfg.minibatch_full_eval_steps)
