@@ -38,14 +38,15 @@ class ProgramError(ValueError):
     """A program that cannot be trusted as it is: one line saying why and what to do."""
 
 
-PROGRAM_REF = "baseline (the program as written), a name under programs/, or a directory"
+AS_WRITTEN = "baseline"  # the reference to the program as written (not the stage of that name)
+PROGRAM_REF = f"{AS_WRITTEN} (the program as written), a name under programs/, or a directory"
 
 
 def program_dir(ws, ref: str) -> Path | None:
     """Where a program reference points: None for `baseline` (the program as written), else
     a saved program's directory: NAME under the workspace's programs/, `programs/NAME`, or
     any directory. The one resolver of references, for the CLI, the stages and the console."""
-    if ref == "baseline":
+    if ref == AS_WRITTEN:
         return None
     for path in ((ws.programs_dir / ref) if "/" not in ref else None, ws.root / ref, Path(ref)):
         if path is not None and path.exists():
@@ -264,4 +265,4 @@ def review(ws, ref: str) -> dict:
     except (ProgramError, OSError) as exc:
         return {"error": str(exc)}
     return {**review_data(program, ref, path), "diff": diff_programs(ProductOwnerProgram(), program,
-                                                                     ("baseline", path.name if path else ref))}
+                                                                     (AS_WRITTEN, path.name if path else ref))}

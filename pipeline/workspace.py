@@ -87,9 +87,17 @@ class Workspace:
         return load_config(self.config_path)
 
     def db(self, *, readonly: bool = False):
+        """The store; a writable open also brings every registered stage's own tables up to date."""
+        from pipeline import stages
         from state.db import open_db
+        from state.schema import migrate_stage
 
-        return open_db(self.db_path, readonly=readonly)
+        db = open_db(self.db_path, readonly=readonly)
+        if not readonly:
+            for stage in stages.stages():
+                if stage.migrations:
+                    migrate_stage(db.conn, stage.name, stage.migrations)
+        return db
 
 
 def locate(path: str | os.PathLike | None = None) -> Workspace:

@@ -67,6 +67,9 @@ class POConsole(App):
     def on_mount(self) -> None:
         self.set_keymap(self.keymap)
         self.sub_title = self.workspace.root.name
+        # The panes read on read-only connections: let a writable open first create the tables
+        # of a stage installed since the store was last opened (the console writes nothing else).
+        self.workspace.db().conn.close()
         for warning in stages.warnings() + panes.warnings():
             self.notify(warning, severity="warning", timeout=15)
         if hasattr(signal, "SIGHUP"):  # not on Windows

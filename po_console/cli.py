@@ -23,7 +23,7 @@ from po_console import render
 from po_console.stage_commands import RUN_HELP, Group, RunCommands, command_group
 
 out = Console(markup=False, highlight=False, soft_wrap=True)
-err = Console(stderr=True, markup=False, highlight=False)
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 # Exit codes: 0 success, 1 a run failed or an operation failed, 2 bad usage/config/data,
 # 130 the run was cancelled.
@@ -442,8 +442,10 @@ def main() -> None:
                    SchemaTooNew, ProgramError)
     try:
         for warning in stages.warnings():  # a broken plugin: named, never a crash
-            err.print(f"warning: {warning}", markup=False, highlight=False)
-        build().main(standalone_mode=False, prog_name="po")
+            err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        code = build().main(standalone_mode=False, prog_name="po")
+        if isinstance(code, int) and code:  # click returns an Exit's code when not standalone
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

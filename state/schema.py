@@ -7,6 +7,7 @@ edit one that has shipped.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 
 
 def _v1_runs_events_results_artifacts(conn: sqlite3.Connection) -> None:
@@ -162,8 +163,14 @@ def _v6_teacher_reason_kind(conn: sqlite3.Connection) -> None:
                  "THEN substr(reason, 1, instr(reason, ':') - 1) ELSE reason END WHERE reason IS NOT NULL")
 
 
+def _v7_stage_schema(conn: sqlite3.Connection) -> None:
+    # The version of each stage's own tables (migrate_stage): a stage added later, or a team's,
+    # brings its tables with it instead of a migration here.
+    conn.execute("CREATE TABLE stage_schema (stage TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+
+
 MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits,
-              _v5_teacher_records, _v6_teacher_reason_kind]
+              _v5_teacher_records, _v6_teacher_reason_kind, _v7_stage_schema]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -192,3 +199,33 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+Migration = Callable[[sqlite3.Connection], None] | str  # a function, or SQL statements separated by ";\n"
+
+
+def migrate_stage(conn: sqlite3.Connection, stage: str, migrations: Sequence[Migration]) -> int:
+    """Apply the migrations of a stage's own tables that the database lacks, in order, each in
+    its transaction (as `migrate` does for the core schema). Returns the stage's version."""
+    def version() -> int:
+        row = conn.execute("SELECT version FROM stage_schema WHERE stage = ?", (stage,)).fetchone()
+        return row[0] if row else 0
+
+    if version() > len(migrations):
+        raise SchemaTooNew(f"state.db has version {version()} of the {stage} stage's tables, this one knows up to "
+                           f"{len(migrations)}: upgrade the package that provides it")
+    for number in range(version(), len(migrations)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if version() != number:  # another process migrated meanwhile
+                conn.execute("ROLLBACK")
+                continue
+            step = migrations[number]
+            _execute_each(conn, step) if isinstance(step, str) else step(conn)
+            conn.execute("INSERT INTO stage_schema (stage, version) VALUES (?, ?) ON CONFLICT(stage) DO UPDATE SET "
+                         "version = excluded.version", (stage, number + 1))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return version()

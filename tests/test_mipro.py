@@ -45,7 +45,7 @@ def test_a_real_mipro_run_records_every_evaluation_and_saves_a_program_that_relo
     assert len(read.candidates(db, run["id"], "instruction")) == 2
     summary = run["summary"]
     assert summary["best_score"] == max(t.score for t in trials)
-    assert summary["default_score"] == trials[0]["score"]
+    assert summary["default_score"] == trials[0].score
 
     # The saved program reloads in a fresh process with the same prompt, demos included.
     program_dir = mipro_ws / summary["program"]

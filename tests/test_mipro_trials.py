@@ -79,7 +79,7 @@ def test_every_evaluation_miprov2_makes_is_one_trial_row(tmp_path, server):
     for i, t in enumerate(trials[1:], 1):
         assert t.instruction in (0, 1, 2) and t.demos in (0, 1, 2)
         if t.kind == "full":
-            tried = {(p["instruction"], p["demos"]) for p in trials[1:i] if p["kind"] == "minibatch"}
+            tried = {(p.instruction, p.demos) for p in trials[1:i] if p.kind == "minibatch"}
             assert (t.instruction, t.demos) in tried
     fulls = [t.score for t in trials if t.kind == "full"]
     assert [t.best_full for t in trials if t.kind == "full"] == [max(fulls[: i + 1]) for i in range(len(fulls))]

@@ -31,15 +31,15 @@ def test_demo_workspace_runs_a_baseline_and_prints_its_table(demo_ws):
     run = read.list_runs(_db(demo_ws))[0]
     assert run.state == "succeeded" and (run.done, run.total) == (3, 3)
     rows = _results(demo_ws, run.id)
-    assert [r["position"] for r in rows] == [0, 1, 2]
+    assert [r.position for r in rows] == [0, 1, 2]
     # The grammar makes every answer parse (the metric is then about content, not format).
-    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
-    assert all(r["outputs"]["product_vision"] and r["outputs"]["product_owner_review"] for r in rows)
+    assert all(r.status == "ok" for r in rows), [r.error for r in rows]
+    assert all(r.outputs["product_vision"] and r.outputs["product_owner_review"] for r in rows)
     summary = json.loads((demo_ws / "artifacts" / str(run.id) / "summary.json").read_text())
     assert summary == run.summary
     assert summary["examples"] == 3 and summary["lm_calls"] == 3 and summary["output_tokens"] > 0
     assert 0.0 <= summary["mean"] <= 1.0
-    assert read.artifacts(_db(demo_ws), run.id)[0]["path"].endswith("summary.json")
+    assert read.artifacts(_db(demo_ws), run.id)[0].path.endswith("summary.json")
 
 
 def test_rerun_is_served_from_the_workspace_cache(demo_ws):
@@ -76,7 +76,7 @@ def test_kill_9_then_resume_keeps_every_result_exactly_once(demo_ws):
     wait_for(lambda: len(_results(demo_ws, run_id)) >= 2, timeout=180, what="two stored results")
     pid = read.get_run(_db(demo_ws), run_id).pid
     os.kill(pid, signal.SIGKILL)
-    before = {r["example_id"]: r for r in _results(demo_ws, run_id)}
+    before = {r.example_id: r for r in _results(demo_ws, run_id)}
 
     wait_for(lambda: read.get_run(_db(demo_ws), run_id).status == "stale", timeout=10, what="stale status")
     assert "stale" in po("status", ws=demo_ws).stdout
@@ -85,10 +85,10 @@ def test_kill_9_then_resume_keeps_every_result_exactly_once(demo_ws):
     run = read.get_run(_db(demo_ws), run_id)
     assert run.state == "succeeded" and run.attempt == 2
     after = _results(demo_ws, run_id)
-    assert sorted(r["position"] for r in after) == list(range(6))  # none lost, none duplicated
+    assert sorted(r.position for r in after) == list(range(6))  # none lost, none duplicated
     for row in after:  # none re-evaluated that was already stored
-        if row["example_id"] in before:
-            assert row == before[row["example_id"]]
+        if row.example_id in before:
+            assert row == before[row.example_id]
     assert run.summary["examples"] == 6
 
 

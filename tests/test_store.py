@@ -588,3 +588,49 @@ def test_cancel_never_signals_the_attempt_that_a_quick_resume_started(tmp_path):
         assert sleeper.poll() is None  # the resumed attempt's process was left alone
     finally:
         sleeper.kill()
+
+
+def test_the_rejection_kind_migration_fills_its_column_from_the_reasons_as_they_were_written(path):
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, step in enumerate(schema.MIGRATIONS[:5], 1):  # a store as po-console left it at version 5
+        step(conn)
+        conn.execute(f"PRAGMA user_version = {number}")
+    run_id = conn.execute("INSERT INTO runs (stage, state, config, created_at) VALUES ('teacher', 'succeeded', '{}', 0)"
+                          ).lastrowid
+    reasons = ["requirement_coverage: 0.25 (length_bounds 0.50)", "parse failure: the answer lacks a field",
+               "imported: review_validity: 0.50", "target of 6 already reached", None]
+    for attempt, reason in enumerate(reasons, 1):
+        conn.execute("INSERT INTO teacher_records (run_id, input_key, attempt, example_id, status, reason, inputs,"
+                     " latency_s, created_at) VALUES (?, 'k', ?, 'pool-1', 'rejected', ?, '{}', 0, 0)",
+                     (run_id, attempt, reason))
+    conn.close()
+    db = open_db(path)  # migrates forward
+    kinds = [r[0] for r in db.execute("SELECT reason_kind FROM teacher_records ORDER BY attempt")]
+    assert kinds == ["requirement_coverage", "parse failure", "imported", "target of 6 already reached", None]
+
+
+def test_a_stage_brings_its_own_tables_migrated_once_each_in_order(db):
+    from state.schema import migrate_stage
+
+    steps = ["CREATE TABLE words (run_id INTEGER NOT NULL, n INTEGER NOT NULL)",
+             lambda conn: conn.execute("ALTER TABLE words ADD COLUMN example TEXT")]
+    assert migrate_stage(db.conn, "wordcount", steps[:1]) == 1
+    assert migrate_stage(db.conn, "wordcount", steps) == 2
+    assert migrate_stage(db.conn, "wordcount", steps) == 2  # nothing left to apply
+    assert [c[1] for c in db.execute("PRAGMA table_info(words)")] == ["run_id", "n", "example"]
+    assert migrate_stage(db.conn, "other", []) == 0
+    with pytest.raises(SchemaTooNew, match="version 2 of the wordcount stage's tables"):
+        migrate_stage(db.conn, "wordcount", steps[:1])  # an older package than the store's tables
+
+
+def test_a_failing_stage_migration_leaves_no_half_applied_step(db):
+    from state.schema import migrate_stage
+
+    def broken(conn):
+        conn.execute("CREATE TABLE half (x INTEGER)")
+        raise RuntimeError("the second statement failed")
+
+    with pytest.raises(RuntimeError):
+        migrate_stage(db.conn, "wordcount", [broken])
+    assert "half" not in db.table_names()
+    assert migrate_stage(db.conn, "wordcount", []) == 0

@@ -178,6 +178,9 @@ class Stage:
     toml_real: ClassVar[str] = ""  # the po.toml section `po init` writes
     toml_demo: ClassVar[str | None] = None  # ... and `po init --demo` (None: the same)
     commands: ClassVar[tuple[Command, ...]] = ()  # po NAME COMMAND
+    # Its own tables: SQL scripts (statements separated by ";\n") or functions of a connection,
+    # applied in order by every writable open of the store; add at the end, never edit one that shipped.
+    migrations: ClassVar[tuple] = ()
 
     # -- config ------------------------------------------------------------------------------
     def options(self) -> list[Option]:

@@ -69,6 +69,14 @@ class Pane(Vertical):
             tables.first().focus()
 
 
+def row_table(table_id: str, columns: list[tuple[str, str]]) -> DataTable:
+    """A table of rows selected whole (cursor on rows), with (label, key) columns."""
+    table = DataTable(id=table_id, cursor_type="row")
+    for label, key in columns:
+        table.add_column(label, key=key)
+    return table
+
+
 def latest_run_id(db, view: View, stage: str) -> int | None:
     """The run chosen in the Runs pane, else the stage's latest."""
     from state import read

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from po_console.panes.base import Pane, View, latest_run_id, selected_key, status_text, sync_ordered
+from po_console.panes.base import Pane, View, latest_run_id, row_table, selected_key, status_text, sync_ordered
 from po_console.screens import ExampleScreen
 from state import read
 from state.read import EvalResult, Run
@@ -48,11 +48,8 @@ class BaselinePane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static(EMPTY, id="baseline-summary", classes="pane-title")
-        table = DataTable(id="baseline-table", cursor_type="row")
-        for label, key in [("example", "example"), ("status", "status"), ("score", "score"),
-                           *[(short, name) for name, short in PART_SHORT.items()], ("lat", "latency")]:
-            table.add_column(label, key=key)
-        yield table
+        yield row_table("baseline-table", [("example", "example"), ("status", "status"), ("score", "score"),
+                                           *[(short, name) for name, short in PART_SHORT.items()], ("lat", "latency")])
 
     @classmethod
     def read(cls, db, view: View, memo: dict) -> BaselineResults:

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from pipeline.units import duration, figure
 from po_console import render
-from po_console.panes.base import Pane, View, latest_run_id, sync_ordered
+from po_console.panes.base import Pane, View, latest_run_id, row_table, sync_ordered
 from state import read
 from state.read import Run, Trial
 
@@ -62,12 +62,9 @@ class MiproPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static(EMPTY, id="mipro-summary", classes="pane-title")
-        table = DataTable(id="mipro-table", cursor_type="row")
-        for label, key in [("#", "evaluation"), ("trial", "trial"), ("kind", "kind"), ("score", "score"),
-                           ("note", "note"), ("best", "best"), ("instr", "instruction"), ("demos", "demos"),
-                           ("took", "took"), ("LM calls", "lm_calls")]:
-            table.add_column(label, key=key)
-        yield table
+        yield row_table("mipro-table", [("#", "evaluation"), ("trial", "trial"), ("kind", "kind"), ("score", "score"),
+                                        ("note", "note"), ("best", "best"), ("instr", "instruction"),
+                                        ("demos", "demos"), ("took", "took"), ("LM calls", "lm_calls")])
         yield ScoreChart(id="mipro-chart")
         with VerticalScroll(id="mipro-candidates-box"):
             yield Static("", id="mipro-candidates")

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from pipeline import stages
 from pipeline.overview import headline
 from pipeline.units import duration
-from po_console.panes.base import Pane, View, selected_key, status_text, sync_ordered
+from po_console.panes.base import Pane, View, row_table, selected_key, status_text, sync_ordered
 from state import read
 from state.read import Run
 
@@ -38,10 +38,8 @@ class RunsPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static("Runs", id="runs-title", classes="pane-title")
-        table = DataTable(id="runs-table", cursor_type="row")
-        for label in ("run", "stage", "status", "progress", "started", "took", "result"):
-            table.add_column(label, key=label)
-        yield table
+        yield row_table("runs-table", [(label, label) for label in ("run", "stage", "status", "progress", "started",
+                                                                     "took", "result")])
 
     @classmethod
     def read(cls, db, view: View, memo: dict) -> RunList:

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from pipeline.metric import WEIGHTS
 from pipeline.stages.teacher.records import EXPORT_NAME, projection
 from pipeline.units import duration, figure
-from po_console.panes.base import Pane, View, latest_run_id, selected_key, sync_ordered
+from po_console.panes.base import Pane, View, latest_run_id, row_table, selected_key, sync_ordered
 from po_console.screens import ExampleScreen
 from state import read
 from state.read import Run, TeacherRecord, TeacherStats
@@ -61,11 +61,8 @@ class TeacherPane(Pane):
         with Horizontal(id="teacher-middle"):
             yield ScoreHistogram(id="teacher-histogram")
             yield Static("", id="teacher-reasons")
-        table = DataTable(id="teacher-table", cursor_type="row")
-        for label, key in [("seq", "seq"), ("example", "example"), ("att", "attempt"), ("status", "status"),
-                           ("score", "score"), ("reason", "reason")]:
-            table.add_column(label, key=key)
-        yield table
+        yield row_table("teacher-table", [("seq", "seq"), ("example", "example"), ("att", "attempt"),
+                                          ("status", "status"), ("score", "score"), ("reason", "reason")])
 
     @classmethod
     def read(cls, db, view: View, memo: dict) -> TeacherRunView:
