@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="another checkout, measured side by side")
     args = parser.parse_args()
     trees = {"this": REPO, **({"compare": args.compare.resolve()} if args.compare else {})}
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         built = {label: build(tree, Path(tmp) / label, args) for label, tree in trees.items()}
         results: dict[str, list[dict]] = {label: [] for label in trees}
@@ -195,7 +196,7 @@ def main() -> None:
             "rss_mb_after_all_panes": [r["rss_mb_after_all_panes"] for r in rounds],
         }
     print(json.dumps({"results": summary, "idle_seconds": args.idle_s, "samples": args.samples,
-                      "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}}, indent=2))
+                      "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_start": load_at_start}}, indent=2))
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from state import runs  # noqa: E402
+from state import write as store  # noqa: E402
 from state.db import open_db, write  # noqa: E402
 
 PAYLOAD = {"level": "info", "message": "example val-0007: 0.612 (4.1 s)"}
 
 
 def batched(db, run_id: int, n: int) -> float:
-    buffer = runs.EventBuffer(db, run_id)
+    buffer = store.EventBuffer(db, run_id)
     started = time.perf_counter()
     for _ in range(n):
         buffer.emit("log", PAYLOAD)
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = open_db(Path(tmp) / "state.db")
-        run_id = runs.create_run(db, "bench", {})
+        run_id = store.create_run(db, "bench", {})
         fast, slow = [], []
         for _ in range(args.rounds):
             fast.append(batched(db, run_id, args.events))

@@ -625,3 +625,42 @@ def test_a_running_teacher_runs_eta_is_a_range_in_the_overview_and_po_status(tmp
     assert "–" in row.eta_text()
     shown = po("status", ws=ws.root).stdout
     assert "Teacher dataset" in shown and row.eta_text().split("–")[0] + "–" in shown
+
+
+def test_a_run_pushed_out_of_the_newest_twenty_still_rings_when_it_ends(tmp_path):
+    import os
+
+    from po_console.messages import RunEnded
+
+    ws = init_only(tmp_path)
+    db = ws.db()
+    old = store.create_run(db, "baseline", {})
+    store.start_run(db, old, os.getpid(), "")  # alive: this process
+    for _ in range(24):  # newer runs push it out of any "latest 20"
+        store.finish_run(db, store.create_run(db, "baseline", {}), "succeeded")
+    seen = []
+
+    async def story():
+        app = POConsole(ws, refresh_s=0.2)
+        async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+            await wait_until(pilot, lambda: old in app.running, what="the old run followed")
+            store.finish_run(db, old, "succeeded")
+            await wait_until(pilot, lambda: any(isinstance(m, RunEnded) and m.run.id == old for m in seen),
+                             what="its end noticed")
+
+    asyncio.run(story())
+
+
+def test_a_panes_own_binding_is_rebound_by_its_id(recorded):
+    path = recorded.config_path
+    path.write_text(path.read_text() + '\n[console.keys]\nreview-program = "v"\n')
+
+    async def story():
+        app = POConsole(Workspace(recorded.root), refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await wait_until(pilot, lambda: app.query_one("#mipro-table", DataTable).row_count == 9, what="trials")
+            await pilot.press("v")
+            await wait_until(pilot, lambda: isinstance(app.screen, ProgramScreen), what="the review, on v")
+
+    asyncio.run(story())

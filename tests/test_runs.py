@@ -165,3 +165,16 @@ def test_unknown_and_unbuilt_stages_are_named(demo_ws):
     assert proc.returncode == 2 and "not built yet" in proc.stderr
     proc = po("run", "nonsense", ws=demo_ws, check=False)
     assert proc.returncode == 2 and "stages: baseline, mipro" in proc.stderr
+
+
+def test_the_workspace_option_comes_before_or_after_the_command(tmp_path):
+    import subprocess as sp
+
+    ws = tmp_path / "after"
+    cli = [sys.executable, "-m", "po_console.cli"]
+    done = sp.run([*cli, "init", "--demo", "--workspace", str(ws)], capture_output=True, text=True, env=po_env())
+    assert done.returncode == 0 and (ws / "po.toml").exists(), done.stderr
+    shown = sp.run([*cli, "status", "-w", str(ws)], capture_output=True, text=True, env=po_env())
+    assert shown.returncode == 0 and "Baseline evaluation" in shown.stdout
+    listed = sp.run([*cli, "program", "list", "--json", "-w", str(ws)], capture_output=True, text=True, env=po_env())
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
