@@ -18,7 +18,6 @@ from rich.console import Console
 
 from pipeline import stages
 from pipeline.control import CANCEL_WAIT_S
-from pipeline.saved_programs import PROGRAM_REF
 from po_console import render
 from po_console.stage_commands import RUN_HELP, Group, RunCommands, command_group
 
@@ -296,7 +295,9 @@ def program_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print it as JSON")
 @click.option("--allow-pickle", is_flag=True, help="load a pickled program (runs its code)")
 def program_show(ref: str, as_json: bool, allow_pickle: bool) -> None:
-    f"""Instructions, fields and demos of a program, with its prompt fingerprint. REF: {PROGRAM_REF}."""
+    """Instructions, fields and demos of a program, with its prompt fingerprint.
+
+    REF: baseline (the program as written), a name under programs/, or a directory."""
     from pipeline.saved_programs import review_data
 
     found, path = _program(ref, allow_pickle)
@@ -310,7 +311,8 @@ def program_show(ref: str, as_json: bool, allow_pickle: bool) -> None:
 @click.argument("a")
 @click.argument("b")
 def program_diff(a: str, b: str) -> None:
-    """What changed from program A to program B: instructions, field texts, demos."""
+    """What changed from program A to program B: instructions, field texts, demos.
+    Each is baseline (the program as written), a name under programs/, or a directory."""
     from pipeline.saved_programs import diff_programs
 
     lines = diff_programs(_program(a)[0], _program(b)[0], (a, b))
