@@ -43,7 +43,6 @@ class WordCountConfig(StageConfig):
 
 
 class WordCountRun(WordCountConfig, RunConfig):
-    model_config = RunConfig.model_config
     val: str
     examples: int
 

@@ -37,7 +37,8 @@ class StageConfig(Strict):
 class RunConfig(BaseModel):
     """What `plan` stores with a run and `run` reads back: the stage's config plus what the
     plan resolved (files and their hashes, provider tables, counts). Keys a newer version
-    added are ignored when an older run is resumed."""
+    added are ignored when an older run is resumed. Declare it as
+    `class TeacherRun(TeacherConfig, RunConfig)`: the last base's `extra` wins."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -22,7 +22,6 @@ class BaselineConfig(StageConfig):
 
 
 class BaselineRun(BaselineConfig, RunConfig):
-    model_config = RunConfig.model_config
     provider_config: dict
     val: str
     val_sha256: str

@@ -41,7 +41,6 @@ class MiproConfig(StageConfig):
 
 
 class MiproRun(MiproConfig, RunConfig):
-    model_config = RunConfig.model_config
     provider_config: dict
     prompt_provider_config: dict
     train: str

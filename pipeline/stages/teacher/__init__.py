@@ -44,7 +44,6 @@ class TeacherConfig(StageConfig):
 
 
 class TeacherRun(TeacherConfig, RunConfig):
-    model_config = RunConfig.model_config
     provider_config: dict
     pool: str
     pool_inputs: int
