@@ -29,7 +29,7 @@ def evaluate(examples, settings, threads: int) -> dict:
     import dspy
 
     from pipeline.evaluation import evaluate_examples, evaluate_one, lm_call_counter
-    from pipeline.metric import product_owner_metric
+    from pipeline.project import shipped_project
     from pipeline.product_owner import ProductOwnerProgram
     from pipeline.providers.local_engine import LocalEngine
 
@@ -38,7 +38,8 @@ def evaluate(examples, settings, threads: int) -> dict:
     dspy.configure(lm=lm, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False), callbacks=[lm_call_counter()],
                    track_usage=True)
     program = ProductOwnerProgram()
-    work = lambda ex, pos: evaluate_one(program, ex, product_owner_metric, pos)  # noqa: E731
+    project = shipped_project()
+    work = lambda ex, pos: evaluate_one(program, ex, project, pos)  # noqa: E731
     started = time.perf_counter()
     rows = list(evaluate_examples(work, list(enumerate(examples)), threads=threads, stop=threading.Event()))
     wall = time.perf_counter() - started
@@ -66,7 +67,10 @@ def main() -> None:
     from pipeline.datasets import load_examples
     from pipeline.providers.local_engine import LocalSettings
 
-    examples = load_examples(Path(pipeline.__file__).parent / "demo_data" / "val.jsonl")[: args.examples]
+    from pipeline.project import SHIPPED_FIELDS, Fields
+
+    examples = load_examples(Path(pipeline.__file__).parent / "demo_data" / "val.jsonl",
+                             Fields.from_json(SHIPPED_FIELDS))[: args.examples]
     # Load and warm up once, outside the timings, on the engine's own model thread.
     evaluate(examples[:1], LocalSettings(threads=args.threads), threads=1)
     load_avg = os.getloadavg()[0]

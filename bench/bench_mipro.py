@@ -57,7 +57,7 @@ def one_run(recorded: bool, cfg, train, val, ws) -> tuple[float, list]:
     else:
         cls, recorder = dspy.MIPROv2, None
     started, cpu = time.perf_counter(), time.process_time()
-    best = optimize(cls, cfg, lm, lm, train, val, recorder)
+    best = optimize(cls, cfg, ws.project, lm, lm, train, val, recorder)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu  # all threads of this process: less moved by other load
     CPU[recorded].append(cpu)
@@ -68,14 +68,13 @@ def one_run(recorded: bool, cfg, train, val, ws) -> tuple[float, list]:
 def overhead(rounds: int, trials: int) -> dict:
     import dspy
 
-    from pipeline.datasets import load_examples
     from pipeline.workspace import init_workspace
 
     logging.getLogger("dspy").setLevel(logging.WARNING)  # MIPROv2's progress lines, not the figure
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     ws = init_workspace(Path(tempfile.mkdtemp(prefix="po-bench-mipro-")) / "ws", demo=True)
-    train = [e.to_dspy() for e in load_examples(ws.root / "data/train.jsonl", with_outputs=True)[:16]]
-    val = [e.to_dspy() for e in load_examples(ws.root / "data/val.jsonl")[:24]]
+    train = [e.to_dspy() for e in ws.examples(ws.root / "data/train.jsonl", with_outputs=True)[:16]]
+    val = [e.to_dspy() for e in ws.examples(ws.root / "data/val.jsonl")[:24]]
     from pipeline.stages.mipro import MiproConfig
 
     cfg = MiproConfig(**SETTINGS, num_trials=trials)

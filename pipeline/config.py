@@ -25,6 +25,22 @@ class DataConfig(Strict):
     train: str = Field("data/train.jsonl", description="training examples (JSONL), relative to the workspace")
     val: str = Field("data/val.jsonl", description="validation examples (JSONL)")
     pool: str = Field("data/pool.jsonl", description="inputs for the teacher stage (JSONL)")
+    fields: dict[str, str] = Field(default_factory=dict, description="a key of the data files -> the program's "
+                                   "field it holds, when they differ (idea = \"concept\")")
+
+
+class ProgramConfig(Strict):
+    module: str = Field("pipeline.product_owner:ProductOwnerProgram",
+                        description="package.module:Name of a dspy.Module class, or of a function returning one")
+    python_path: list[str] = Field(default_factory=list, description="directories put on sys.path first, relative "
+                                   "to the workspace (e.g. \"../dspy-baseline/src\")")
+
+
+class MetricConfig(Strict):
+    function: str = Field("pipeline.metric:product_owner_metric",
+                          description="package.module:name of metric(example, prediction, trace=None)")
+    range: tuple[float, float] = Field((0.0, 1.0), description="the scores the metric documents; a score outside "
+                                       "is an error of the metric, kept out of the mean")
 
 
 class LocalProvider(LocalSettings):
@@ -101,6 +117,8 @@ class WorkspaceConfig(Strict):
 
     providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"local": LocalProvider()})
     data: DataConfig = Field(default_factory=DataConfig)
+    program: ProgramConfig = Field(default_factory=ProgramConfig)
+    metric: MetricConfig = Field(default_factory=MetricConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("providers")

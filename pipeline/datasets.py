@@ -1,4 +1,10 @@
-"""Loading PO data sets (JSONL). A bad record is refused with its file and line."""
+"""Loading data sets (JSONL) against the program's fields. A bad record is refused with its
+file, line and field.
+
+A record has an `id`, the program's input fields and, for train/val, its output fields.
+A file may name a field differently: `[data.fields]` in po.toml maps the file's key to the
+field (`idea = "concept"`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-INPUT_FIELDS = ("concept", "requirements_yaml", "existing_vision")
-OUTPUT_FIELDS = ("product_vision", "product_owner_review")
-
 
 class DatasetError(ValueError):
     pass
@@ -24,7 +26,7 @@ class Example:
     def to_dspy(self):
         import dspy
 
-        return dspy.Example(**self.inputs, **self.outputs).with_inputs(*INPUT_FIELDS)
+        return dspy.Example(**self.inputs, **self.outputs).with_inputs(*self.inputs)
 
 
 def read_text(path: Path) -> str:
@@ -37,16 +39,20 @@ def read_text(path: Path) -> str:
         raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def load_examples(path: Path, *, with_outputs: bool = False) -> list[Example]:
-    """Read a JSONL file of PO examples: `id`, the three inputs and, for train/val, the outputs.
+def load_examples(path: Path, fields, *, field_map: dict[str, str] | None = None,
+                  with_outputs: bool = False) -> list[Example]:
+    """Read a JSONL file of examples for a program with `fields` (pipeline.project.Fields, or
+    `Workspace.examples` for a workspace's program): `id`, the inputs and, `with_outputs`, the outputs.
 
-    `existing_vision` may be empty or missing (no vision yet); every other field is a
-    non-empty string. Raises DatasetError naming the file and line of the first problem.
+    An optional input (one `forward` gives a default) may be empty or missing; every other
+    field is a non-empty string. Raises DatasetError naming the file and line of the first problem.
     """
+    inputs, outputs, optional = tuple(fields.inputs), tuple(fields.outputs), tuple(fields.optional)
+    renamed = {field: key for key, field in (field_map or {}).items()}  # field -> the file's key
     lines = read_text(path).splitlines()
     examples: list[Example] = []
     seen: dict[str, int] = {}
-    required = ("id", "concept", "requirements_yaml") + (OUTPUT_FIELDS if with_outputs else ())
+    required = [f for f in inputs if f not in optional] + (list(outputs) if with_outputs else [])
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -57,22 +63,27 @@ def load_examples(path: Path, *, with_outputs: bool = False) -> list[Example]:
             raise DatasetError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(record, dict):
             raise DatasetError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        for key in required:
+        for field in ("id", *required):
+            key = renamed.get(field, field)
             value = record.get(key)
             if not isinstance(value, str) or not value.strip():
+                mapped = f" (the program's {field})" if key != field else ""
                 problem = "missing" if key not in record else f"must be a non-empty string (got {value!r:.40})"
-                raise DatasetError(f"{where}: key {key!r} {problem}")
-        vision = record.get("existing_vision", "")
-        if vision is None:
-            vision = ""
-        if not isinstance(vision, str):
-            raise DatasetError(f"{where}: key 'existing_vision' must be a string (got {vision!r:.40})")
+                raise DatasetError(f"{where}: key {key!r}{mapped} {problem}")
+        values = {}
+        for field in (*inputs, *outputs):
+            key = renamed.get(field, field)
+            value = record.get(key)
+            if field in optional and value is None:
+                value = ""
+            if value is not None and not isinstance(value, str):
+                raise DatasetError(f"{where}: key {key!r} must be a string (got {value!r:.40})")
+            values[field] = value
         if record["id"] in seen:
             raise DatasetError(f"{where}: id {record['id']!r} already used on line {seen[record['id']]}")
         seen[record["id"]] = number
-        inputs = {"concept": record["concept"], "requirements_yaml": record["requirements_yaml"], "existing_vision": vision}
-        outputs = {k: record[k] for k in OUTPUT_FIELDS if isinstance(record.get(k), str)}
-        examples.append(Example(record["id"], inputs, outputs))
+        examples.append(Example(record["id"], {f: values[f] for f in inputs},
+                                {f: values[f] for f in outputs if isinstance(values[f], str)}))
     if not examples:
         raise DatasetError(f"{path}: no records")
     return examples

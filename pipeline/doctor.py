@@ -167,8 +167,57 @@ def check_vertex(name: str, cfg: dict) -> list[Check]:
 CHECKS = {"local": check_local, "openai": check_openai, "ollama": check_ollama, "vertex": check_vertex}
 
 
+def check_project(ws) -> list[Check]:
+    """The program and metric po.toml names (imported: po.toml is trusted like a Makefile),
+    their fields against the data sets, and the metric run on one training example scored
+    against its own reference outputs (no LM call)."""
+    import dspy
+
+    from pipeline.config import ConfigError
+    from pipeline.datasets import DatasetError
+
+    cfg = ws.config
+    try:
+        project = ws.project
+        program = project.new_program()
+    except ConfigError as exc:
+        return [fail("project", "program", str(exc).split(": ", 1)[-1], "fix [program] module / python_path (or "
+                     "[metric] function, [data.fields]) in po.toml")]
+    shape = "; ".join(f"{name}: {type(p).__name__} {', '.join(p.signature.input_fields)} -> "
+                      f"{', '.join(p.signature.output_fields)}" for name, p in program.named_predictors())
+    checks = [ok("project", "program", f"{project.program_ref} ({shape})"),
+              ok("project", "fields", f"inputs {', '.join(project.fields.inputs)} -> outputs "
+                                      f"{', '.join(project.fields.outputs)}")]
+    train = None
+    for key, with_outputs in (("train", True), ("val", False), ("pool", False)):
+        path = ws.resolve(getattr(cfg.data, key))
+        if not path.exists():
+            checks.append(warn("project", f"data.{key}", f"{path} not found", f"put a JSONL file there, or fix "
+                               f"[data] {key}" + (" (the stages that read it refuse to start)" if key != "pool" else "")))
+            continue
+        try:
+            examples = ws.examples(path, with_outputs=with_outputs)
+        except DatasetError as exc:
+            checks.append(fail("project", f"data.{key}", str(exc), "fix the line, or map the file's keys to the "
+                               "program's fields in [data.fields]"))
+            continue
+        checks.append(ok("project", f"data.{key}", f"{len(examples)} examples match the program's fields"))
+        train = examples[0] if key == "train" else train
+    if train is None:
+        return checks
+    scored = project.score(train.to_dspy(), dspy.Prediction(**train.outputs))
+    if scored.error:
+        checks.append(fail("project", "metric", f"{project.metric_ref} on {train.id} (its own reference outputs): "
+                           f"{scored.error}", "fix the metric: an error of the metric is kept out of every mean"))
+    else:
+        parts = f" (parts: {', '.join(f'{k} {v:.2f}' for k, v in scored.parts.items())})" if scored.parts else ""
+        checks.append(ok("project", "metric", f"{project.metric_ref} scores {train.id}'s reference outputs "
+                         f"{scored.score:.3f}{parts}"))
+    return checks
+
+
 def run_doctor(ws) -> list[Check]:
-    checks = check_machine(ws)
+    checks = check_machine(ws) + check_project(ws)
     for name, provider in ws.config.providers.items():
         cfg = provider.model_dump()
         checks += CHECKS[cfg["kind"]](name, cfg)

@@ -1,8 +1,8 @@
-"""Evaluating the PO program example by example.
+"""Evaluating a program example by example.
 
-Unlike `dspy.Evaluate(failure_score=0)`, a parse failure or an exception is recorded as
-such and kept out of the quality mean (reported beside it): a broken parse never looks
-like a bad answer. Results are yielded one at a time so the caller stores each as soon
+Unlike `dspy.Evaluate(failure_score=0)`, a parse failure, an exception of the program and
+an error of the metric are recorded as such and kept out of the quality mean (reported
+beside it): a broken parse never looks like a bad answer. Results are yielded one at a time so the caller stores each as soon
 as it exists.
 """
 
@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from pipeline.datasets import OUTPUT_FIELDS, Example
+from pipeline.datasets import Example
 from pipeline.providers.remote import ProviderError, redact
 from state.read import EvalResult
 
@@ -43,8 +43,14 @@ def lm_call_counter():
     return LMCallCounter()
 
 
-def evaluate_one(program, example: Example, metric, position: int) -> dict:
-    """Run the program on one example and score it. Never raises: failures are results."""
+def evaluate_one(program, example: Example, project, position: int) -> dict:
+    """Run the program on one example and score it with the project's metric (`project.score`:
+    pipeline.project.Project). Never raises but for a final provider error: a parse failure,
+    an error of the program and an error of the metric are results, each its own status.
+
+    The row keeps the program's output fields and its trace: each predictor's inputs and
+    outputs, as DSPy records them (what a fine-tune trains on, one example per call).
+    """
     import dspy
     from dspy.utils.exceptions import AdapterParseError
     from dspy.utils.usage_tracker import track_usage
@@ -52,14 +58,12 @@ def evaluate_one(program, example: Example, metric, position: int) -> dict:
     counter = _Calls()
     token = _current_calls.set(counter)
     row = {"example_id": example.id, "position": position, "status": "ok", "outputs": {}, "parts": {}}
+    prediction = None
     started = time.perf_counter()
-    with track_usage() as usage:
+    with track_usage() as usage, dspy.context(trace=[]):
         try:
             prediction = program(**example.inputs)
-            row["outputs"] = {k: getattr(prediction, k, None) for k in OUTPUT_FIELDS}
-            score = metric(dspy.Example(**example.inputs), prediction)
-            row["score"] = float(score)
-            row["parts"] = dict(getattr(score, "parts", {}) or {})
+            row["trace"] = trace_of(program, dspy.settings.trace)
         except AdapterParseError as exc:
             row.update(status="parse_failure", error=str(exc).splitlines()[0][:300], outputs={"raw": exc.lm_response})
         except Exception as exc:  # noqa: BLE001 - an error is a result, counted apart
@@ -69,6 +73,14 @@ def evaluate_one(program, example: Example, metric, position: int) -> dict:
             row.update(status="error", error=redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
         finally:
             _current_calls.reset(token)
+    if prediction is not None:
+        row["outputs"] = {k: getattr(prediction, k, None) for k in project.fields.outputs}
+        # The metric sees the example as written: inputs and, where the data has them, reference outputs.
+        scored = project.score(example.to_dspy(), prediction)
+        if scored.error:
+            row.update(status="metric_error", error=scored.error[:300])
+        else:
+            row.update(score=scored.score, parts=scored.parts, feedback=scored.feedback)
     row["latency_s"] = time.perf_counter() - started
     # The usage tracker records one entry per call that reached the model; cache hits add none.
     uncached = [u for entries in usage.usage_data.values() for u in entries]
@@ -77,6 +89,13 @@ def evaluate_one(program, example: Example, metric, position: int) -> dict:
     row["input_tokens"] = sum(u.get("prompt_tokens") or 0 for u in uncached)
     row["output_tokens"] = sum(u.get("completion_tokens") or 0 for u in uncached)
     return row
+
+
+def trace_of(program, trace: list) -> list[dict]:
+    """DSPy's trace of one program call as data: which predictor, its inputs, its outputs."""
+    names = {id(predictor): name for name, predictor in program.named_predictors()}
+    return [{"predictor": names.get(id(predictor), type(predictor).__name__), "inputs": dict(inputs),
+             "outputs": dict(prediction.items())} for predictor, inputs, prediction in trace]
 
 
 def provider_failure(exc: BaseException) -> ProviderError | None:
@@ -162,6 +181,7 @@ def summarize(rows: list[EvalResult]) -> dict:
         "parts": {p: statistics.fmean(r.parts.get(p, 0.0) for r in scored) for p in part_names},
         "parse_failures": sum(r.status == "parse_failure" for r in rows),
         "errors": sum(r.status == "error" for r in rows),
+        "metric_errors": sum(r.status == "metric_error" for r in rows),
         "latency_p50_s": percentile(latencies, 0.5),
         "latency_p95_s": percentile(latencies, 0.95),
         "lm_calls": sum(r.lm_calls for r in rows),

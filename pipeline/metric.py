@@ -161,3 +161,8 @@ def product_owner_metric(example, prediction, trace=None) -> Score:
         *(_field(example, k) for k in ("concept", "requirements_yaml", "existing_vision")),
         *(_field(prediction, k) for k in ("product_vision", "product_owner_review")),
     )
+
+
+# Optional, for any metric: how much each named part weighs, so that a rejection names the
+# part that cost the most score (without it, the lowest part).
+product_owner_metric.part_weights = WEIGHTS

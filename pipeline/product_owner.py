@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dspy
 
-from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS  # noqa: F401 - re-exported
-
 
 class ProductOwner(dspy.Signature):
     """You are the Product Owner of a new product. From the product concept and its requirements,
@@ -33,3 +31,8 @@ class ProductOwnerProgram(dspy.Module):
 
     def forward(self, concept: str, requirements_yaml: str, existing_vision: str = ""):
         return self.generate(concept=concept, requirements_yaml=requirements_yaml, existing_vision=existing_vision)
+
+
+# Its fields, as its signature declares them (for tests and the seed's importer).
+INPUT_FIELDS = tuple(ProductOwner.input_fields)
+OUTPUT_FIELDS = tuple(ProductOwner.output_fields)

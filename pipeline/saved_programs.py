@@ -17,7 +17,6 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pipeline.datasets import INPUT_FIELDS
 
 if TYPE_CHECKING:  # DSPy takes 0.4 s to import: only the functions that need it load it
     import dspy
@@ -55,11 +54,10 @@ def program_dir(ws, ref: str) -> Path | None:
 
 
 def load_ref(ws, ref: str, *, allow_pickle: bool = False):
-    """(program, its directory or None) for a reference."""
-    from pipeline.product_owner import ProductOwnerProgram
-
+    """(program, its directory or None) for a reference, as the workspace's program."""
     path = program_dir(ws, ref)
-    return (ProductOwnerProgram(), None) if path is None else (load_program(path, allow_pickle=allow_pickle), path)
+    new_program = ws.project.new_program
+    return (new_program(), None) if path is None else (load_program(path, new_program, allow_pickle=allow_pickle), path)
 
 
 @dataclass
@@ -106,8 +104,9 @@ def fingerprint(program: dspy.Module) -> str:
     return digest.hexdigest()
 
 
-def save_program(program: dspy.Module, directory: Path, metadata: dict | None = None) -> dict:
-    """Write program.json + manifest.json, reload them in a fresh program and compare fingerprints."""
+def save_program(program: dspy.Module, directory: Path, new_program, metadata: dict | None = None) -> dict:
+    """Write program.json + manifest.json, reload them in a fresh program (`new_program()`) and
+    compare fingerprints."""
     import dspy
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -121,15 +120,14 @@ def save_program(program: dspy.Module, directory: Path, metadata: dict | None = 
         "metadata": metadata or {},
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    verify_program(directory)
+    verify_program(directory, new_program)
     return manifest
 
 
-def load_program(path: Path, *, allow_pickle: bool = False) -> dspy.Module:
-    """A saved program, checked: field names by position, then the prompt fingerprint."""
+def load_program(path: Path, new_program, *, allow_pickle: bool = False) -> dspy.Module:
+    """A saved program loaded into `new_program()`, checked: field names by position, then the
+    prompt fingerprint."""
     import dspy
-
-    from pipeline.product_owner import ProductOwnerProgram
 
     path = Path(path)
     if path.suffix in (".pkl", ".pickle", ".dill") or (path / "program.pkl").exists():
@@ -143,7 +141,7 @@ def load_program(path: Path, *, allow_pickle: bool = False) -> dspy.Module:
     except FileNotFoundError:
         raise ProgramError(f"{directory}: no {MANIFEST} (not a saved po program; `po program import` reads "
                            "other formats)") from None
-    program = ProductOwnerProgram()
+    program = new_program()
     expected = {name: [f["name"] for f in d["fields"]] for name, d in describe(program).items()}
     for name, fields in manifest["fields"].items():
         if expected.get(name) != fields:
@@ -157,9 +155,9 @@ def load_program(path: Path, *, allow_pickle: bool = False) -> dspy.Module:
     return program
 
 
-def verify_program(directory: Path) -> str:
+def verify_program(directory: Path, new_program) -> str:
     """Reload in a fresh program and compare fingerprints; returns the fingerprint."""
-    load_program(directory)
+    load_program(directory, new_program)
     return json.loads((Path(directory) / MANIFEST).read_text())["fingerprint"]
 
 
@@ -186,15 +184,54 @@ def diff_programs(a: dspy.Module, b: dspy.Module, names: tuple[str, str] = ("a",
     return lines
 
 
-def import_components(components_path: Path, metadata_path: Path | None = None) -> tuple[dspy.Module, list[str], dict]:
+def import_dspy_json(path: Path, new_program) -> dspy.Module:
+    """A program saved by plain DSPy (`program.save("x.json")`), loaded into `new_program()`.
+
+    DSPy's JSON keeps each predictor's fields as a list (prefix, description) and matches them
+    by position; it is refused when its predictors are not the program's, or when a field
+    stands where the program has another (its prefix names a different field), or when its
+    demos name fields the predictor lacks. Instructions, field texts and demos are kept."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ProgramError(f"{path}: cannot be read as JSON ({exc})") from None
+    program = new_program()
+    predictors = dict(program.named_predictors())
+    saved = {k: v for k, v in data.items() if k != "metadata"}
+    if set(saved) != set(predictors):
+        raise ProgramError(f"{path}: its predictors are {', '.join(sorted(saved)) or 'none'}; the program's are "
+                           f"{', '.join(sorted(predictors))}")
+    for name, state in saved.items():
+        signature = predictors[name].signature
+        names = list(signature.fields)
+        fields = (state.get("signature") or {}).get("fields") or []
+        if len(fields) != len(names):
+            raise ProgramError(f"{path}: predictor {name} has {len(fields)} fields; the program's has {len(names)} "
+                               f"({', '.join(names)})")
+        by_prefix = {f.json_schema_extra.get("prefix"): n for n, f in signature.fields.items()}
+        for position, (field_name, saved_field) in enumerate(zip(names, fields), 1):
+            other = by_prefix.get(saved_field.get("prefix"))
+            if other is not None and other != field_name:
+                raise ProgramError(f"{path}: predictor {name}: field {position} is {other} in the file "
+                                   f"({saved_field.get('prefix')!r}) but {field_name} in the program: DSPy matches "
+                                   "fields by position, so it is refused")
+        for demo in state.get("demos") or []:
+            unknown = sorted(set(demo) - set(names) - {"augmented"})
+            if unknown:
+                raise ProgramError(f"{path}: demos of {name} name {', '.join(unknown)}, not fields of {name} "
+                                   f"({', '.join(names)})")
+    program.load(str(path))
+    return program
+
+
+def import_components(components_path: Path, new_program, metadata_path: Path | None = None
+                      ) -> tuple[dspy.Module, list[str], dict]:
     """The seed's fallback files (program_components.json + metadata.json) as a program.
 
     Returns (program, what the files lack, metadata). The fallback never wrote demos, so an
     imported program usually has none: the caller tells the user plainly.
     """
     import dspy
-
-    from pipeline.product_owner import ProductOwnerProgram
 
     try:
         components = json.loads(Path(components_path).read_text())
@@ -203,13 +240,13 @@ def import_components(components_path: Path, metadata_path: Path | None = None) 
     modules = components.get("modules")
     if not isinstance(modules, dict) or not modules:
         raise ProgramError(f"{components_path}: no 'modules' table (expected the seed's program_components.json)")
-    program = ProductOwnerProgram()
+    program = new_program()
     predictors = dict(program.named_predictors())
     lacks: list[str] = []
     for module_name, module in modules.items():
         name = module_name if module_name in predictors else None
         if name is None:
-            raise ProgramError(f"{components_path}: module {module_name!r} is not a predictor of the PO program "
+            raise ProgramError(f"{components_path}: module {module_name!r} is not a predictor of the program "
                                f"(has: {', '.join(predictors)})")
         predictor = predictors[name]
         signature = predictor.signature
@@ -226,10 +263,11 @@ def import_components(components_path: Path, metadata_path: Path | None = None) 
         predictor.signature = signature
         demos = module.get("demos")
         if demos:
-            missing = [k for k in (*INPUT_FIELDS, "product_vision", "product_owner_review") if k not in demos[0]]
+            inputs = list(predictor.signature.input_fields)
+            missing = [k for k in (*inputs, *predictor.signature.output_fields) if k not in demos[0]]
             if missing:
                 raise ProgramError(f"{components_path}: demos of {module_name} lack {', '.join(missing)}")
-            predictor.demos = [dspy.Example(**d).with_inputs(*INPUT_FIELDS) for d in demos]
+            predictor.demos = [dspy.Example(**d).with_inputs(*inputs) for d in demos]
         else:
             lacks.append(f"the few-shot demos of {module_name} (MIPROv2 bootstrapped them; the fallback "
                          "writer dropped them): re-run the optimization with `po run mipro` to get them back")
@@ -258,11 +296,9 @@ def review(ws, ref: str) -> dict:
     program show` and `po program diff`. Loading checks field names and the prompt
     fingerprint, so what is shown is what a pipeline would run. {"error": ...} when it
     cannot be loaded (the message names the directory and what is wrong)."""
-    from pipeline.product_owner import ProductOwnerProgram
-
     try:
         program, path = load_ref(ws, ref)
     except (ProgramError, OSError) as exc:
         return {"error": str(exc)}
-    return {**review_data(program, ref, path), "diff": diff_programs(ProductOwnerProgram(), program,
+    return {**review_data(program, ref, path), "diff": diff_programs(ws.project.new_program(), program,
                                                                      (AS_WRITTEN, path.name if path else ref))}

@@ -68,14 +68,50 @@ def _print_json(data) -> None:
 @cli.command()
 @click.option("--demo", is_flag=True, help="copy the shipped demo data: runs fully offline on the embedded model")
 @click.option("--force", is_flag=True, help="overwrite an existing po.toml")
-def init(demo: bool, force: bool) -> None:
-    """Create a workspace: po.toml, state.db, artifacts/, cache/ (and data/ with --demo)."""
-    from pipeline.workspace import init_workspace
+@click.option("--program", metavar="MODULE:NAME", help="your dspy.Module class (or a function returning one)")
+@click.option("--metric", metavar="MODULE:NAME", help="your metric(example, prediction, trace=None)")
+@click.option("--python-path", multiple=True, metavar="DIR", help="where your package lives (repeatable)")
+@click.option("--train", metavar="FILE", help="training examples, with reference outputs (JSONL)")
+@click.option("--val", metavar="FILE", help="validation examples (JSONL)")
+@click.option("--pool", metavar="FILE", help="inputs for the teacher data set (JSONL)")
+@click.option("--field", "fields", multiple=True, metavar="KEY=FIELD",
+              help="a key of your data files holds this field of the program (repeatable)")
+def init(demo: bool, force: bool, program: str | None, metric: str | None, python_path: tuple[str, ...],
+         train: str | None, val: str | None, pool: str | None, fields: tuple[str, ...]) -> None:
+    """Create a workspace: po.toml, state.db, artifacts/, cache/ (and data/ with --demo).
 
-    ws = init_workspace(_workspace_dir(), demo=demo, force=force)
+    \b
+    For your own DSPy project (its program, metric and data are imported and checked
+    first; nothing is written when they fail):
+      po init -w ws --program my_pkg.roles:ProductOwnerModule --metric my_pkg.metrics:po_metric \\
+              --python-path ../my-repo/src --train ../my-repo/data/train.jsonl \\
+              --val ../my-repo/data/val.jsonl --field idea=concept
+    """
+    from pipeline.workspace import ProjectSpec, init_workspace
+
+    spec = None
+    if program or metric:
+        if demo:
+            raise click.UsageError("--demo runs the shipped program on its demo data: drop --program/--metric")
+        if not (program and metric):
+            raise click.UsageError("give both --program and --metric (your program and the metric that scores it)")
+        pairs = []
+        for item in fields:
+            key, _, field = item.partition("=")
+            if not key or not field:
+                raise click.UsageError(f"--field {item!r}: write KEY=FIELD, e.g. --field idea=concept")
+            pairs.append((key.strip(), field.strip()))
+        spec = ProjectSpec(program, metric, python_path, train, val, pool, tuple(pairs))
+    elif python_path or train or val or pool or fields:
+        raise click.UsageError("--python-path, --train, --val, --pool and --field go with --program and --metric")
+    ws = init_workspace(_workspace_dir(), demo=demo, force=force, project=spec)
     out.print(f"workspace ready: {ws.root}")
     if demo:
         out.print("demo data in data/ (60 train, 34 validation, 520 pool inputs). Next: po run baseline, or po run all")
+    elif spec:
+        f = ws.project.fields
+        out.print(f"program {spec.program}: inputs {', '.join(f.inputs)} -> outputs {', '.join(f.outputs)}")
+        out.print("Next: po doctor (checks the project), then po run baseline --limit 5")
     else:
         out.print("put your JSONL data sets where po.toml's [data] says, then: po run baseline")
 
@@ -205,24 +241,33 @@ def runs(stage: str | None, limit: int, as_json: bool) -> None:
 @click.argument("run_id", metavar="[RUN]", type=int, required=False)
 @click.option("--json", "as_json", is_flag=True, help="print it as JSON")
 @click.option("--watch", is_flag=True, help="refresh every 2 s (plain text; Ctrl-C to stop)")
-def status(run_id: int | None, as_json: bool, watch: bool) -> None:
-    """Where each stage stands, or one run in detail."""
+@click.option("--workspace", "-w", "workspaces", multiple=True, metavar="DIR",
+              help="a workspace, or several (-w a -w b, or a glob: -w 'roles/*'): one overview each")
+def status(run_id: int | None, as_json: bool, watch: bool, workspaces: tuple[str, ...]) -> None:
+    """Where each stage stands (of one workspace or several), or one run in detail."""
     from pipeline import overview
+    from pipeline.workspace import locate
 
-    db = _ws().db(readonly=True)
+    chosen = [locate(path) for path in _expand(workspaces)] if workspaces else [_ws()]
     if run_id is not None:
-        found = overview.run_status(db, run_id)
+        if len(chosen) > 1:
+            raise click.UsageError("a run number names a run of one workspace: give one -w with RUN")
+        found = overview.run_status(chosen[0].db(readonly=True), run_id)
         if found is None:
             raise click.UsageError(f"no run {run_id} in this workspace (see `po runs`)")
         if as_json:
             return _print_json(found.to_json())
         return render.print_run(out, found.run, found.artifacts, found.details.lines if found.details else None)
+    dbs = [(ws, ws.db(readonly=True)) for ws in chosen]
     while True:
-        rows = overview.stage_rows(db)
+        rows = {str(ws.root): overview.stage_rows(db) for ws, db in dbs}
         if as_json:
-            _print_json([row.to_json() for row in rows])
-        else:
-            out.print(render.overview_table(rows))
+            data = {root: [row.to_json() for row in found] for root, found in rows.items()}
+            _print_json(data if len(dbs) > 1 else next(iter(data.values())))
+        for root, found in rows.items() if not as_json else ():
+            if len(dbs) > 1:
+                out.print(f"== {root} ==", style="bold")
+            out.print(render.overview_table(found))
         if not watch:
             return
         try:
@@ -230,6 +275,22 @@ def status(run_id: int | None, as_json: bool, watch: bool) -> None:
         except KeyboardInterrupt:
             return
         out.print()
+
+
+def _expand(patterns: tuple[str, ...]) -> list[str]:
+    """Workspace paths, a glob expanded to the workspaces it matches (directories with a po.toml)."""
+    import glob
+
+    found = []
+    for pattern in patterns:
+        if any(c in pattern for c in "*?[") and not Path(pattern).exists():
+            matches = sorted(p for p in glob.glob(pattern) if (Path(p) / "po.toml").exists())
+            if not matches:
+                raise click.UsageError(f"-w {pattern!r} matches no workspace (no directory with a po.toml)")
+            found += matches
+        else:
+            found.append(pattern)
+    return list(dict.fromkeys(found))
 
 
 @cli.command()
@@ -328,7 +389,8 @@ def program_verify(ref: str) -> None:
     _, path = _program(ref)
     if path is None:
         raise click.UsageError("the baseline program is not saved: nothing to verify")
-    out.print(f"{ref}: ok, fingerprint {verify_program(path)[:12]} (fields, instructions and demos intact)")
+    fingerprint = verify_program(path, _ws().project.new_program)
+    out.print(f"{ref}: ok, fingerprint {fingerprint[:12]} (fields, instructions and demos intact)")
 
 
 @program.command("export")
@@ -339,26 +401,52 @@ def program_export(ref: str, to: Path) -> None:
     """Write a program where another pipeline can load it with plain DSPy."""
     from pipeline.saved_programs import save_program
 
+    ws = _ws()
     found, _ = _program(ref)
-    manifest = save_program(found, to, {"exported_from": ref})
+    manifest = save_program(found, to, ws.project.new_program, {"exported_from": ref})
     out.print(f"wrote {to}/program.json and manifest.json (fingerprint {manifest['fingerprint'][:12]}).")
-    out.print("Load it with: program = ProductOwnerProgram(); program.load('program.json')")
+    name = ws.project.program_ref.rpartition(":")[2]
+    out.print(f"Load it with plain DSPy: program = {name}(); program.load('program.json')")
 
 
 @program.command("import")
-@click.argument("components", type=click.Path(path_type=Path))
-@click.option("--metadata", type=click.Path(path_type=Path), help="its metadata.json")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--metadata", type=click.Path(path_type=Path), help="the fallback files' metadata.json")
 @click.option("--name", default="imported", show_default=True, help="name under programs/")
-def program_import(components: Path, metadata: Path | None, name: str) -> None:
-    """Read the team's fallback files (COMPONENTS: the program_components.json the old
-    tune_dspy.py fallback wrote) into a program in this workspace, and say what they lack."""
-    from pipeline.saved_programs import import_components, save_program
+@click.option("--allow-pickle", is_flag=True, help="read a `save_program=True` directory (runs its code)")
+def program_import(source: Path, metadata: Path | None, name: str, allow_pickle: bool) -> None:
+    """Bring a program saved elsewhere into this workspace (programs/NAME), checked against
+    its program, and say what it lacks. SOURCE is one of:
 
-    found, lacks, meta = import_components(components, metadata)
-    manifest = save_program(found, _ws().programs_dir / name, {"source": f"import of {components}", "original": meta})
-    out.print(f"imported as programs/{name} (fingerprint {manifest['fingerprint'][:12]})")
+    \b
+      a JSON saved by plain DSPy: program.save("x.json")
+      the program_components.json the old tune_dspy.py fallback wrote (with --metadata)
+      a directory saved with program.save(dir, save_program=True) (with --allow-pickle)
+    """
+    from pipeline.saved_programs import import_components, import_dspy_json, load_program, save_program
+
+    ws = _ws()
+    new_program, lacks, meta = ws.project.new_program, [], {}
+    if source.is_dir():
+        found = load_program(source, new_program, allow_pickle=allow_pickle)
+    elif _is_components(source):
+        found, lacks, meta = import_components(source, new_program, metadata)
+    else:
+        found = import_dspy_json(source, new_program)
+    manifest = save_program(found, ws.programs_dir / name, new_program,
+                            {"source": f"import of {source}", **({"original": meta} if meta else {})})
+    demos = ", ".join(f"{k} {v}" for k, v in manifest["demos"].items())
+    out.print(f"imported as programs/{name} (fingerprint {manifest['fingerprint'][:12]}; demos: {demos})")
     for item in lacks:
         out.print(f"  lacks {item}")
+
+
+def _is_components(path: Path) -> bool:
+    """The old fallback's program_components.json has a `modules` table; DSPy's own JSON does not."""
+    try:
+        return "modules" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 # -- the machine and the console ---------------------------------------------------------------

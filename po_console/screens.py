@@ -16,7 +16,6 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from pipeline import stages
-from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS
 from pipeline.overview import headline
 from pipeline.stages.base import Option, Stage, StageConfig
 from pipeline.units import duration
@@ -207,8 +206,9 @@ class RunScreen(Screen):
 
 class ExampleScreen(Screen):
     """One example: a head of figures, then its inputs and outputs side by side, each field
-    in the program's order (a field the answer lacks, like the raw text of a parse failure,
-    after them)."""
+    in the program's order (`fields`: what the run recorded of the program; a field the
+    answer lacks, like the raw text of a parse failure, after them), then the metric's
+    feedback when it gave one."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="example-back")]
     DEFAULT_CSS = """
@@ -217,20 +217,25 @@ class ExampleScreen(Screen):
     ExampleScreen .field-name { text-style: bold; color: $accent; margin-top: 1; }
     """
 
-    def __init__(self, head: str, inputs: dict | None, outputs: dict) -> None:
+    def __init__(self, head: str, inputs: dict | None, outputs: dict, fields: dict | None = None,
+                 feedback: str | None = None) -> None:
         super().__init__()
-        self.head, self.inputs, self.outputs = head, inputs or {}, outputs
+        self.head, self.inputs, self.outputs, self.feedback = head, inputs or {}, outputs, feedback
+        self.fields = fields or {"inputs": list(self.inputs), "outputs": list(self.outputs)}
 
     def compose(self) -> ComposeResult:
         yield Static(self.head, id="example-head", markup=False)
         with Horizontal():
             with VerticalScroll(classes="side"):
-                for name in INPUT_FIELDS:
+                for name in self.fields["inputs"]:
                     yield Label(name, classes="field-name")
-                    yield Static(self.inputs.get(name) or "(empty)", markup=False)
+                    yield Static(str(self.inputs.get(name) or "(empty)"), markup=False)
             with VerticalScroll(classes="side"):
-                known = [name for name in OUTPUT_FIELDS if name in self.outputs]
+                known = [name for name in self.fields["outputs"] if name in self.outputs]
                 for name in known + [name for name in self.outputs if name not in known]:
                     yield Label(name, classes="field-name")
-                    yield Static(self.outputs[name] or "(empty)", markup=False)
+                    yield Static(str(self.outputs[name] or "(empty)"), markup=False)
+                if self.feedback:
+                    yield Label("the metric's feedback", classes="field-name")
+                    yield Static(self.feedback, markup=False)
         yield Footer(compact=True)

@@ -142,7 +142,8 @@ def _record(cls, row: dict, json_columns: tuple[str, ...]):
     known = {f.name for f in fields(cls)}
     values = {k: v for k, v in row.items() if k in known}
     for key in json_columns:
-        values[key] = json.loads(values.get(key) or "{}")
+        if key in values:
+            values[key] = json.loads(values[key]) if values[key] else ({} if key != "trace" else None)
     return cls(**values)
 
 
@@ -159,6 +160,7 @@ class EvalResult:
     parts: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)  # the fields, or {"raw": text} that failed to parse
     error: str | None = None
+    feedback: str | None = None  # the metric's explanation, when it gave one
     lm_calls: int = 0
     cache_hits: int = 0
     input_tokens: int = 0
@@ -244,6 +246,8 @@ class TeacherRecord:
     cost_usd: float | None
     model: str | None
     created_at: float
+    feedback: str | None = None  # the metric's explanation, when it gave one
+    trace: list | None = None  # each predictor call: {"predictor", "inputs", "outputs"} (None: not recorded)
 
 
 def teacher_records(db: sqlite_utils.Database, run_id: int, *, accepted_only: bool = False,
@@ -255,7 +259,7 @@ def teacher_records(db: sqlite_utils.Database, run_id: int, *, accepted_only: bo
         sql, params = "SELECT * FROM teacher_records WHERE run_id=? ORDER BY created_at DESC LIMIT ?", [run_id, recent]
     else:
         sql, params = "SELECT * FROM teacher_records WHERE run_id=? ORDER BY created_at", [run_id]
-    return [_record(TeacherRecord, r, ("parts", "inputs", "outputs")) for r in db.query(sql, params)]
+    return [_record(TeacherRecord, r, ("parts", "inputs", "outputs", "trace")) for r in db.query(sql, params)]
 
 
 @dataclass

@@ -89,12 +89,13 @@ def put_eval_result(db: sqlite_utils.Database, run_id: int, row: dict) -> bool:
         "score": row.get("score"),
         "parts": json.dumps(row.get("parts") or {}),
         "error": row.get("error"),
+        "feedback": row.get("feedback"),
         "latency_s": row["latency_s"],
         "lm_calls": row.get("lm_calls", 0),
         "cache_hits": row.get("cache_hits", 0),
         "input_tokens": row.get("input_tokens", 0),
         "output_tokens": row.get("output_tokens", 0),
-        "outputs": json.dumps(row.get("outputs") or {}),
+        "outputs": json.dumps(row.get("outputs") or {}, default=str),
         "cost_usd": row.get("cost_usd"),
         "created_at": time.time(),
     }
@@ -166,7 +167,8 @@ def clear_trials(db: sqlite_utils.Database, run_id: int) -> None:
 
 
 TEACHER_COLUMNS = ("input_key", "attempt", "example_id", "status", "score", "reason", "reason_kind", "parts",
-                   "inputs", "outputs", "latency_s", "input_tokens", "output_tokens", "cost_usd", "model")
+                   "feedback", "inputs", "outputs", "trace", "latency_s", "input_tokens", "output_tokens", "cost_usd",
+                   "model")
 
 
 def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, target: int) -> tuple[str, int | None]:
@@ -175,8 +177,10 @@ def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, tar
     are accepted is kept as `surplus` (paid for, not counted). Returns (status, seq).
     An attempt already stored (a replay after a crash) is left as it was."""
     record = {k: row.get(k) for k in TEACHER_COLUMNS}
-    for key in ("parts", "inputs", "outputs"):
-        record[key] = json.dumps(record[key] if record[key] is not None else {}, sort_keys=True)
+    for key in ("inputs", "outputs"):
+        record[key] = json.dumps(record[key] if record[key] is not None else {}, sort_keys=True, default=str)
+    record["parts"] = json.dumps(record["parts"] or {})  # in the metric's order: panes show them so
+    record["trace"] = json.dumps(record["trace"], default=str) if record["trace"] is not None else None
     record["input_tokens"] = record["input_tokens"] or 0
     record["output_tokens"] = record["output_tokens"] or 0
     with write(db) as conn:

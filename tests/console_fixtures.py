@@ -138,7 +138,8 @@ def save_mipro_program(ws: Workspace, run_id: int, instruction: str, score: floa
     program.generate.signature = program.generate.signature.with_instructions(instruction)
     program.generate.demos = [dspy.Example(**MIPRO_DEMO).with_inputs(*INPUT_FIELDS)]
     name = f"mipro-{run_id}"
-    manifest = save_program(program, ws.root / "programs" / name, {"source": f"run {run_id} (MIPROv2)", "score": score})
+    manifest = save_program(program, ws.root / "programs" / name, ProductOwnerProgram,
+                            {"source": f"run {run_id} (MIPROv2)", "score": score})
     return {"demos": manifest["demos"], "program": f"programs/{name}", "fingerprint": manifest["fingerprint"]}
 
 
@@ -203,9 +204,9 @@ def record_teacher(ws: Workspace, *, state: str = "succeeded", attempts: int = l
                                          "by phone.",
                        "product_owner_review": f"Verdict: Approved\n- CLUB-{int(example_id[-4:]):03d} (must) is "
                                                "covered."}
-        decision = teacher.decide(row, config["min_score"])
+        decision = teacher.decide(row, config["min_score"], WEIGHTS)
         store.put_teacher_record(db, run_id, {
-            "input_key": teacher.input_key(inputs), "attempt": attempt, "example_id": example_id,
+            "input_key": teacher.input_key(inputs, list(inputs)), "attempt": attempt, "example_id": example_id,
             "status": decision.status, "score": row["score"], "reason": decision.reason,
             "reason_kind": decision.kind, "parts": row["parts"], "inputs": inputs, "outputs": outputs,
             "latency_s": 8.0 + i % 5, "input_tokens": 640 + 10 * i, "output_tokens": 180 + 5 * i,

@@ -10,8 +10,9 @@ from dspy.lm15 import Message, Response, Usage
 
 from pipeline.datasets import Example
 from pipeline.evaluation import evaluate_examples, evaluate_one, lm_call_counter, summarize, t_quantile_975
-from pipeline.metric import WEIGHTS, product_owner_metric
+from pipeline.metric import WEIGHTS
 from pipeline.product_owner import ProductOwnerProgram
+from pipeline.project import shipped_project
 from state.read import EvalResult
 
 GOOD = ("[[ ## product_vision ## ]]\nFor clinic nurses who swap shifts by phone, this tool helps them "
@@ -59,7 +60,7 @@ def configure(tmp_path):
 
 def test_a_broken_parse_is_recorded_as_a_parse_failure_not_a_zero(configure):
     configure(ScriptedEngine(["I think the vision is great!"]))
-    row = evaluate_one(ProductOwnerProgram(), example(), product_owner_metric, 0)
+    row = evaluate_one(ProductOwnerProgram(), example(), shipped_project(), 0)
     assert row["status"] == "parse_failure"
     assert row.get("score") is None
     assert row["outputs"] == {"raw": "I think the vision is great!"}
@@ -68,13 +69,13 @@ def test_a_broken_parse_is_recorded_as_a_parse_failure_not_a_zero(configure):
 
 def test_a_provider_error_is_recorded_as_an_error(configure):
     configure(ScriptedEngine([RuntimeError("connection reset by peer")]))
-    row = evaluate_one(ProductOwnerProgram(), example(), product_owner_metric, 0)
+    row = evaluate_one(ProductOwnerProgram(), example(), shipped_project(), 0)
     assert row["status"] == "error" and "connection reset" in row["error"]
 
 
 def test_a_good_answer_is_scored_with_its_parts_and_usage(configure):
     configure(ScriptedEngine([GOOD]))
-    row = evaluate_one(ProductOwnerProgram(), example(), product_owner_metric, 3)
+    row = evaluate_one(ProductOwnerProgram(), example(), shipped_project(), 3)
     assert row["status"] == "ok" and row["position"] == 3
     assert row["score"] == pytest.approx(sum(row["parts"][k] * w for k, w in WEIGHTS.items()), abs=1e-4)
     assert row["parts"]["requirement_coverage"] == 1.0
@@ -84,8 +85,8 @@ def test_a_good_answer_is_scored_with_its_parts_and_usage(configure):
 def test_a_cached_answer_counts_as_a_call_and_a_cache_hit(configure):
     engine = ScriptedEngine([GOOD])
     configure(engine)
-    evaluate_one(ProductOwnerProgram(), example(), product_owner_metric, 0)
-    again = evaluate_one(ProductOwnerProgram(), example(), product_owner_metric, 0)
+    evaluate_one(ProductOwnerProgram(), example(), shipped_project(), 0)
+    again = evaluate_one(ProductOwnerProgram(), example(), shipped_project(), 0)
     assert engine.calls == 1
     assert (again["lm_calls"], again["cache_hits"], again["input_tokens"]) == (1, 1, 0)
 
@@ -127,4 +128,4 @@ def test_a_final_provider_failure_stops_the_evaluation_instead_of_scoring_errors
 
     configure(ScriptedEngine([ProviderError("teacher", "gemini-2.5-pro", "HTTP 401: refused", "refresh credentials")]))
     with pytest.raises(ProviderError, match="teacher \\(gemini-2.5-pro\\): HTTP 401"):
-        evaluate_one(ProductOwnerProgram(), example(), product_owner_metric, 0)
+        evaluate_one(ProductOwnerProgram(), example(), shipped_project(), 0)

@@ -52,7 +52,8 @@ def test_a_real_mipro_run_records_every_evaluation_and_saves_a_program_that_relo
     manifest = json.loads((program_dir / "manifest.json").read_text())
     assert manifest["metadata"]["seed"] == 0 and manifest["metadata"]["train_sha256"]
     code = ("from pipeline.saved_programs import load_program, fingerprint; "
-            f"print(fingerprint(load_program({str(program_dir)!r})))")
+            "from pipeline.product_owner import ProductOwnerProgram; "
+            f"print(fingerprint(load_program({str(program_dir)!r}, ProductOwnerProgram)))")
     fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert fresh == summary["fingerprint"] == manifest["fingerprint"]
     assert "intact" in po("program", "verify", f"mipro-{run['id']}", ws=mipro_ws).stdout

@@ -31,10 +31,11 @@ def optimized() -> ProductOwnerProgram:
 
 def test_an_optimized_program_reloads_in_a_fresh_process_with_the_same_prompt(tmp_path):
     program = optimized()
-    manifest = save_program(program, tmp_path / "opt", {"seed": 0})
+    manifest = save_program(program, tmp_path / "opt", ProductOwnerProgram, {"seed": 0})
     assert manifest["demos"] == {"generate": 3}
     code = ("import json,sys; from pipeline.saved_programs import load_program, fingerprint, describe; "
-            f"p = load_program({str(tmp_path / 'opt')!r}); "
+            "from pipeline.product_owner import ProductOwnerProgram; "
+            f"p = load_program({str(tmp_path / 'opt')!r}, ProductOwnerProgram); "
             "print(json.dumps({'fp': fingerprint(p), 'd': describe(p)}))")
     out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert out["fp"] == fingerprint(program) == manifest["fingerprint"]
@@ -45,28 +46,28 @@ def test_an_optimized_program_reloads_in_a_fresh_process_with_the_same_prompt(tm
 
 
 def test_a_state_file_that_lost_its_demos_fails_loudly(tmp_path):
-    save_program(optimized(), tmp_path / "opt")
+    save_program(optimized(), tmp_path / "opt", ProductOwnerProgram)
     state = json.loads((tmp_path / "opt" / "program.json").read_text())
     state["generate"]["demos"] = []  # what the team's JSON fallback did
     (tmp_path / "opt" / "program.json").write_text(json.dumps(state))
     with pytest.raises(ProgramError, match="renders a different prompt"):
-        load_program(tmp_path / "opt")
+        load_program(tmp_path / "opt", ProductOwnerProgram)
 
 
 def test_fields_are_checked_by_name_because_dspy_matches_them_by_position(tmp_path):
-    save_program(optimized(), tmp_path / "opt")
+    save_program(optimized(), tmp_path / "opt", ProductOwnerProgram)
     manifest = json.loads((tmp_path / "opt" / "manifest.json").read_text())
     manifest["fields"]["generate"][3:5] = ["product_owner_review", "product_vision"]
     (tmp_path / "opt" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ProgramError, match="matched by position|match them by position"):
-        load_program(tmp_path / "opt")
+        load_program(tmp_path / "opt", ProductOwnerProgram)
 
 
 def test_pickled_programs_are_refused_unless_explicitly_allowed(tmp_path):
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "program.pkl").write_bytes(b"\x80\x04N.")  # the team's 2-byte pickle
     with pytest.raises(ProgramError, match="--allow-pickle"):
-        load_program(tmp_path / "old")
+        load_program(tmp_path / "old", ProductOwnerProgram)
 
 
 def test_diff_shows_instruction_and_demo_changes():
@@ -78,7 +79,8 @@ def test_diff_shows_instruction_and_demo_changes():
 
 
 def test_importing_the_seed_fallback_says_plainly_what_it_lacks():
-    program, lacks, metadata = import_components(SEED / "program_components.json", SEED / "metadata.json")
+    program, lacks, metadata = import_components(SEED / "program_components.json", ProductOwnerProgram,
+                                                   SEED / "metadata.json")
     assert describe(program)["generate"]["instructions"] == ("Generate product vision + review from concept and "
                                                              "requirements.")
     assert any("few-shot demos" in item and "po run mipro" in item for item in lacks)
@@ -94,7 +96,7 @@ def test_po_program_import_show_verify_export(demo_ws, tmp_path):
     assert shown["metadata"]["original"]["num_trials"] == 4
     assert "fields, instructions and demos intact" in po("program", "verify", "seed", ws=demo_ws).stdout
     po("program", "export", "seed", "--to", str(tmp_path / "out"), ws=demo_ws)
-    assert fingerprint(load_program(tmp_path / "out")) == shown["fingerprint"]
+    assert fingerprint(load_program(tmp_path / "out", ProductOwnerProgram)) == shown["fingerprint"]
     diff = po("program", "diff", "baseline", "seed", ws=demo_ws).stdout
     assert "instructions differ" in diff
     bad = po("program", "show", "nope", ws=demo_ws, check=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import po, po_env, wait_for
+from tests.conftest import po_env, wait_for
 
 PLUGIN = '''
 """A team's own stage (with a table of its own) and its pane, shipped as one module (po_wordcount)."""
@@ -30,7 +30,6 @@ from pathlib import Path
 from textual.widgets import DataTable, Static
 
 from pipeline.config import Float, Int
-from pipeline.datasets import load_examples
 from pipeline.stages.base import RunConfig, Stage, StageConfig, option
 from po_console.panes.base import Pane, latest_run_id, sync_table
 from state import read
@@ -63,11 +62,11 @@ class WordCountStage(Stage):
 
     def plan(self, ws, cfg):
         val = ws.resolve(ws.config.data.val)
-        examples = len(load_examples(val)[: cfg.limit])
+        examples = len(ws.examples(val)[: cfg.limit])
         return WordCountRun(**cfg.model_dump(), val=str(val), examples=examples)
 
     def run(self, ctx, cfg):
-        examples = load_examples(Path(cfg.val))[: cfg.limit]
+        examples = ctx.workspace.examples(Path(cfg.val))[: cfg.limit]
         done = {row[0] for row in ctx.db.execute("SELECT example_id FROM wordcount_words WHERE run_id = ?",
                                                   [ctx.run.id])}
         count = len(done)

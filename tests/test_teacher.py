@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.stages.teacher import records as teacher
 from pipeline.metric import WEIGHTS, Score
+from pipeline.product_owner import INPUT_FIELDS
 from state import read
 from state.read import TeacherStats
 from state.db import open_db
@@ -60,7 +61,7 @@ def check_consistent(ws, run_id: int, n: int, min_score: float = 0.8) -> list[di
     assert len(set(r.input_key for r in accepted)) == n
     assert len(keys) == len(set(keys))  # best of 1: no input was ever answered twice
     for r in records:
-        assert r.input_key == teacher.input_key(r.inputs)
+        assert r.input_key == teacher.input_key(r.inputs, INPUT_FIELDS)
         if r.status in ("accepted", "surplus") and r.attempt > 0:
             assert r.score >= min_score and r.reason in (None, f"target of {n} already reached")
         if r.status == "rejected":

@@ -4,7 +4,6 @@ dropped SSH session) closes the console and the run goes on."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys

@@ -28,6 +28,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.config import ConfigError, Strict, with_overrides
+from pipeline.project import SHIPPED_FIELDS, SHIPPED_METRIC, SHIPPED_PROGRAM
 
 
 class StageConfig(Strict):
@@ -38,9 +39,16 @@ class RunConfig(BaseModel):
     """What `plan` stores with a run and `run` reads back: the stage's config plus what the
     plan resolved (files and their hashes, provider tables, counts). Keys a newer version
     added are ignored when an older run is resumed. Declare it as
-    `class TeacherRun(TeacherConfig, RunConfig)`: the last base's `extra` wins."""
+    `class TeacherRun(TeacherConfig, RunConfig)`: the last base's `extra` wins.
+
+    Every run also records the project it runs (`Stage.project_keys`): the program and metric
+    by import path (runs from before they were configurable ran the shipped ones) and the
+    program's fields, which the panes show in the program's order."""
 
     model_config = ConfigDict(extra="ignore")
+    program_module: str = SHIPPED_PROGRAM
+    metric_function: str = SHIPPED_METRIC
+    fields: dict = SHIPPED_FIELDS  # pipeline.project.Fields.to_json()
 
 
 def option(default: Any = ..., description: str = "", *, ask: bool = False, flag: str | None = None,
@@ -207,6 +215,28 @@ class Stage:
 
     def check_resumable(self, ws, cfg: RunConfig) -> None:
         """Refuse a resume whose inputs changed since the run started."""
+        self.check_project(ws, cfg)
+
+    @staticmethod
+    def fields_of(run) -> dict:
+        """The fields of the program a stored run ran (inputs, outputs), in its order."""
+        return run.config.get("fields") or SHIPPED_FIELDS
+
+    @staticmethod
+    def project_keys(ws) -> dict:
+        """What a run records of the project it runs (RunConfig's program_module, metric_function, fields)."""
+        project = ws.project
+        return {"program_module": project.program_ref, "metric_function": project.metric_ref,
+                "fields": project.fields.to_json()}
+
+    @staticmethod
+    def check_project(ws, cfg: RunConfig) -> None:
+        """A run resumes with the program and metric it started with, or not at all."""
+        project = ws.project
+        if (cfg.program_module, cfg.metric_function) != (project.program_ref, project.metric_ref):
+            raise ConfigError(f"this run used program {cfg.program_module} and metric {cfg.metric_function}; "
+                              f"po.toml now names {project.program_ref} and {project.metric_ref}: start a new run "
+                              "instead of resuming")
 
     def run(self, ctx, cfg: RunConfig) -> dict:
         """Do the work in resumable units (each stored before it is counted); return the summary."""

@@ -1,4 +1,4 @@
-"""Baseline: the PO program, as written, scored on the validation set.
+"""Baseline: the program, as written, scored by its metric on the validation set.
 
 Unit of work: one evaluated example, stored as soon as it exists; a resumed run skips
 every example the store already has.
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from pipeline.config import Int
-from pipeline.datasets import DatasetError, file_sha256, load_examples
+from pipeline.datasets import DatasetError, file_sha256
 from pipeline.stages.base import RunConfig, Stage, StageConfig, option
 from pipeline.units import figure
 
@@ -50,11 +50,13 @@ class BaselineStage(Stage):
     def plan(self, ws, cfg: BaselineConfig) -> BaselineRun:
         provider = ws.config.provider(cfg.provider, key=f"{ws.config_path}: baseline.provider")
         val = ws.resolve(ws.config.data.val)
-        examples = load_examples(val)  # refuse bad data now, not after model time
-        return BaselineRun(**cfg.model_dump(), provider_config=provider.model_dump(), val=str(val),
-                           val_sha256=file_sha256(val), examples=min(len(examples), cfg.limit or len(examples)))
+        examples = ws.examples(val)  # refuse bad data (and a broken program or metric) now, not after model time
+        return BaselineRun(**cfg.model_dump(), **self.project_keys(ws), provider_config=provider.model_dump(),
+                           val=str(val), val_sha256=file_sha256(val),
+                           examples=min(len(examples), cfg.limit or len(examples)))
 
     def check_resumable(self, ws, cfg: BaselineRun) -> None:
+        self.check_project(ws, cfg)
         val = Path(cfg.val)
         if not val.exists():
             raise DatasetError(f"{val}: not found (the run's validation set is gone)")
@@ -65,15 +67,14 @@ class BaselineStage(Stage):
         import dspy
 
         from pipeline.evaluation import evaluate_examples, evaluate_one, lm_call_counter, summarize
-        from pipeline.metric import product_owner_metric
-        from pipeline.product_owner import ProductOwnerProgram
         from pipeline.providers import build_lm, configure_dspy_cache
         from pipeline.providers.pricing import cost, price_for
         from state import read
         from state import write as store
 
         self.check_resumable(ctx.workspace, cfg)
-        examples = load_examples(Path(cfg.val))[: cfg.examples]
+        project = ctx.workspace.project
+        examples = ctx.workspace.examples(Path(cfg.val))[: cfg.examples]
         configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
         provider = cfg.provider_config
         lm = build_lm(provider, cfg.provider)
@@ -85,7 +86,7 @@ class BaselineStage(Stage):
             callbacks=[lm_call_counter()],
             track_usage=True,
         )
-        program = ProductOwnerProgram()
+        program = project.new_program()
         done = read.done_example_ids(ctx.db, ctx.run.id)
         todo = [(i, ex) for i, ex in enumerate(examples) if ex.id not in done]
         total = len(examples)
@@ -93,7 +94,7 @@ class BaselineStage(Stage):
         if count:
             ctx.log.info("resuming: %s of %s examples already stored", count, total)
         ctx.progress(count, total)
-        work = lambda example, position: evaluate_one(program, example, product_owner_metric, position)  # noqa: E731
+        work = lambda example, position: evaluate_one(program, example, project, position)  # noqa: E731
         for row in evaluate_examples(work, todo, threads=cfg.threads, stop=ctx.cancel_event):
             row["cost_usd"] = cost(price, row["input_tokens"], row["output_tokens"])
             if store.put_eval_result(ctx.db, ctx.run.id, row):
@@ -119,7 +120,7 @@ class BaselineStage(Stage):
         text = f"mean {summary['mean']:.3f}"
         if summary.get("ci95_half_width") is not None:
             text += f" ± {summary['ci95_half_width']:.3f}"
-        failures = summary.get("parse_failures", 0) + summary.get("errors", 0)
+        failures = summary.get("parse_failures", 0) + summary.get("errors", 0) + summary.get("metric_errors", 0)
         return text + (f", {failures} failed" if failures else "")
 
     def summary_rows(self, summary: dict) -> list[tuple[str, str]]:
@@ -131,6 +132,7 @@ class BaselineStage(Stage):
             ("examples scored / evaluated", f"{summary['scored']} / {summary['examples']}"),
             ("parse failures (not in mean)", str(summary["parse_failures"])),
             ("errors (not in mean)", str(summary["errors"])),
+            *([("metric errors (not in mean)", str(summary["metric_errors"]))] if summary.get("metric_errors") else []),
             *[(f"  part: {name}", figure(value)) for name, value in summary.get("parts", {}).items()],
             ("latency p50 / p95", f"{figure(summary.get('latency_p50_s'), '.1f')} s / "
                                   f"{figure(summary.get('latency_p95_s'), '.1f')} s"),

@@ -3,6 +3,7 @@ summary and its 95% CI; enter shows one example's inputs and outputs side by sid
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,13 +11,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from pipeline.stages.base import Stage
 from po_console.panes.base import Pane, View, latest_run_id, row_table, selected_key, status_text, sync_ordered
 from po_console.screens import ExampleScreen
 from state import read
 from state.read import EvalResult, Run
 
+# The parts of the shipped metric in five letters, so that all six fit 80 columns; any other
+# metric's parts are shown by their first five letters.
 PART_SHORT = {"vision_structure": "struc", "requirement_coverage": "cover", "review_validity": "revw",
               "vision_consistency": "cons", "length_bounds": "len", "no_repetition": "rep"}
+
+
+def part_columns(results: list[EvalResult]) -> list[tuple[str, str]]:
+    """(label, part) for each part the metric named, in its order."""
+    names = list(dict.fromkeys(name for r in results for name in r.parts))
+    return [(PART_SHORT.get(name, name[:5]), name) for name in names]
 EMPTY = "Baseline · no run yet: press 1, select baseline, l to launch"
 
 
@@ -48,8 +58,12 @@ class BaselinePane(Pane):
 
     def compose(self) -> ComposeResult:
         yield Static(EMPTY, id="baseline-summary", classes="pane-title")
-        yield row_table("baseline-table", [("example", "example"), ("status", "status"), ("score", "score"),
-                                           *[(short, name) for name, short in PART_SHORT.items()], ("lat", "latency")])
+        yield row_table("baseline-table", self._columns(list(PART_SHORT.items())))
+
+    @staticmethod
+    def _columns(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [("example", "example"), ("status", "status"), ("score", "score"),
+                *[(short, name) for name, short in parts], ("lat", "latency")]
 
     @classmethod
     def read(cls, db, view: View, memo: dict) -> BaselineResults:
@@ -65,12 +79,18 @@ class BaselinePane(Pane):
     def show(self, payload: BaselineResults) -> None:
         self.payload = payload
         self.query_one("#baseline-summary", Static).update(self.summary_line())
+        table = self.query_one(DataTable)
+        parts = [name for _, name in part_columns(payload.results)] or list(PART_SHORT)
+        if [c.key.value for c in table.ordered_columns][3:-1] != parts:  # another metric: its own parts
+            table.clear(columns=True)
+            for label, key in self._columns([(name, short) for short, name in part_columns(payload.results)]):
+                table.add_column(label, key=key)
         rows = {}
         for r in self._sorted(payload.results):
             score = f"{r.score:.3f}" if r.score is not None else "-"
-            parts = [f"{r.parts[name]:.2f}" if name in r.parts else "-" for name in PART_SHORT]
-            rows[r.example_id] = (r.example_id, status_text(r.status), score, *parts, f"{r.latency_s:.1f}s")
-        sync_ordered(self.query_one(DataTable), rows)
+            cells = [f"{r.parts[name]:.2f}" if name in r.parts else "-" for name in parts]
+            rows[r.example_id] = (r.example_id, status_text(r.status), score, *cells, f"{r.latency_s:.1f}s")
+        sync_ordered(table, rows)
 
     def _sorted(self, results: list[EvalResult]) -> list[EvalResult]:
         key = {
@@ -114,15 +134,19 @@ class BaselinePane(Pane):
         score = f"{r.score:.3f}" if r.score is not None else r.status
         parts = "  ".join(f"{k} {v:.2f}" for k, v in r.parts.items())
         head = f"{r.example_id} · {score} · {r.latency_s:.1f}s · {parts}" + (f"\n{r.error}" if r.error else "")
-        self.app.push_screen(ExampleScreen(head, self._inputs(r.example_id), r.outputs))
+        fields = Stage.fields_of(self.run)
+        self.app.push_screen(ExampleScreen(head, self._inputs(r.example_id, fields), r.outputs, fields, r.feedback))
 
-    def _inputs(self, example_id: str) -> dict | None:
-        from pipeline.datasets import DatasetError, load_examples
+    def _inputs(self, example_id: str, fields: dict) -> dict | None:
+        """The example's inputs, read from the run's validation file as written (no program import)."""
+        from pipeline.datasets import DatasetError, read_text
 
+        renamed = {field: key for key, field in self.app.workspace.config.data.fields.items()}
         try:
-            for example in load_examples(Path(self.run.config["val"])):
-                if example.id == example_id:
-                    return example.inputs
-        except (DatasetError, KeyError, AttributeError):
+            for line in read_text(Path(self.run.config["val"])).splitlines():
+                record = json.loads(line) if line.strip() else {}
+                if record.get("id") == example_id:
+                    return {name: record.get(renamed.get(name, name)) or "" for name in fields["inputs"]}
+        except (DatasetError, KeyError, AttributeError, ValueError):
             return None
         return None

@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from pipeline.metric import WEIGHTS
+from pipeline.stages.base import Stage
 from pipeline.stages.teacher.records import EXPORT_NAME, projection
 from pipeline.units import duration, figure
 from po_console.panes.base import Pane, View, latest_run_id, row_table, selected_key, sync_ordered
@@ -95,7 +95,8 @@ class TeacherPane(Pane):
     def open_selected(self) -> None:
         record = self.selected_record()
         if record:
-            self.app.push_screen(TeacherRecordScreen(record, self.run.config.get("min_score") if self.run else None))
+            self.app.push_screen(TeacherRecordScreen(record, self.run.config.get("min_score") if self.run else None,
+                                                     Stage.fields_of(self.run) if self.run else None))
 
 
 class TeacherRecordScreen(ExampleScreen):
@@ -104,8 +105,8 @@ class TeacherRecordScreen(ExampleScreen):
 
     DEFAULT_CSS = "TeacherRecordScreen #example-head { max-height: 6; }"
 
-    def __init__(self, record: TeacherRecord, min_score: float | None) -> None:
-        super().__init__(record_head(record, min_score), record.inputs, record.outputs)
+    def __init__(self, record: TeacherRecord, min_score: float | None, fields: dict | None = None) -> None:
+        super().__init__(record_head(record, min_score), record.inputs, record.outputs, fields, record.feedback)
         self.record = record
 
 
@@ -116,10 +117,8 @@ def record_head(r: TeacherRecord, min_score: float | None) -> str:
     lines = [f"{r.example_id} · {attempt} · {r.status}{seq} · score {figure(r.score)}{threshold}"]
     if r.reason:
         lines.append(f"reason: {r.reason}")
-    if r.parts:
-        order = list(WEIGHTS)  # the metric's order (the store keeps them sorted by name)
-        parts = sorted(r.parts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
-        lines.append("parts: " + "  ".join(f"{k} {v:.2f}" for k, v in parts))
+    if r.parts:  # in the metric's order
+        lines.append("parts: " + "  ".join(f"{k} {v:.2f}" for k, v in r.parts.items()))
     cost = "cost unknown" if r.cost_usd is None else f"${r.cost_usd:.4f}"
     lines.append(f"latency {r.latency_s or 0:.1f}s · tokens {r.input_tokens:,} in / "
                  f"{r.output_tokens:,} out · {cost} · {r.model or 'model unknown'}")

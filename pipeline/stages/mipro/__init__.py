@@ -1,9 +1,9 @@
-"""MIPROv2: DSPy's prompt optimizer on the PO program, with every evaluation recorded as it
+"""MIPROv2: DSPy's prompt optimizer on the workspace's program, with every evaluation recorded as it
 ends (recording.py), a plan of what it will cost before it starts (budget.py), and the best
 program saved so it reloads anywhere with its demos.
 
 Scores: DSPy's Evaluate reports percentages (the team's "1.56" next to "0.53125"); here
-every score is the mean metric in [0, 1], the scale of `product_owner_metric` itself.
+every score is the mean of the metric itself, on the metric's own scale.
 Cancel stops after the trial in progress (optuna's `study.stop()` from the trial hook)
 and keeps the best program found so far. Resume re-runs the optimization with the same
 seed and data: DSPy's workspace cache answers every LM call already paid for.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.config import ConfigError, Int
-from pipeline.datasets import DatasetError, file_sha256, load_examples
+from pipeline.datasets import DatasetError, file_sha256
 from pipeline.stages.base import RunConfig, Stage, StageConfig, option
 from pipeline.stages.mipro import budget
 from pipeline.units import figure
@@ -107,13 +107,14 @@ class MiproStage(Stage):
         provider = config.provider(cfg.provider, key="mipro.provider")
         prompt = config.provider(cfg.prompt_provider or cfg.provider, key="mipro.prompt_provider")
         train, val = ws.resolve(config.data.train), ws.resolve(config.data.val)
-        n_train = len(load_examples(train, with_outputs=True)[: cfg.train_limit])
-        n_val = len(load_examples(val)[: cfg.val_limit])
+        n_train = len(ws.examples(train, with_outputs=True)[: cfg.train_limit])
+        n_val = len(ws.examples(val)[: cfg.val_limit])
         if cfg.minibatch and cfg.minibatch_size > n_val:
             raise ConfigError(f"mipro: minibatch_size {cfg.minibatch_size} is larger than the validation set "
                               f"({n_val}): lower it or set minibatch = false")
         planned = {
             **cfg.model_dump(),
+            **self.project_keys(ws),
             "provider_config": provider.model_dump(),
             "prompt_provider_config": prompt.model_dump(),
             "train": str(train), "train_sha256": file_sha256(train), "train_examples": n_train,
@@ -123,6 +124,7 @@ class MiproStage(Stage):
         return MiproRun(**planned, projection=projection, planned_evaluations=projection["evaluations"])
 
     def check_resumable(self, ws, cfg: MiproRun) -> None:
+        self.check_project(ws, cfg)
         for path, sha in ((Path(cfg.train), cfg.train_sha256), (Path(cfg.val), cfg.val_sha256)):
             if not path.exists() or file_sha256(path) != sha:
                 raise DatasetError(f"{path} changed since this run started: start a new run instead of resuming")
@@ -135,8 +137,9 @@ class MiproStage(Stage):
         from state import write as store
 
         self.check_resumable(ctx.workspace, cfg)
-        train = [e.to_dspy() for e in load_examples(Path(cfg.train), with_outputs=True)[: cfg.train_limit]]
-        val = [e.to_dspy() for e in load_examples(Path(cfg.val))[: cfg.val_limit]]
+        ws = ctx.workspace
+        train = [e.to_dspy() for e in ws.examples(Path(cfg.train), with_outputs=True)[: cfg.train_limit]]
+        val = [e.to_dspy() for e in ws.examples(Path(cfg.val))[: cfg.val_limit]]
         configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
         task_lm = build_lm(cfg.provider_config, cfg.provider)
         prompt_lm = build_lm(cfg.prompt_provider_config, cfg.prompt_provider or cfg.provider)
@@ -145,9 +148,9 @@ class MiproStage(Stage):
         recorder = TrialRecorder(ctx, engines, cfg.planned_evaluations)
         ctx.log.info("MIPROv2: %s train, %s validation examples, task %s, proposer %s", len(train), len(val),
                      task_lm.model, prompt_lm.model)
-        best = optimize(optimizer_class(ctx, recorder), cfg, task_lm, prompt_lm, train, val, recorder)
+        best = optimize(optimizer_class(ctx, recorder), cfg, ws.project, task_lm, prompt_lm, train, val, recorder)
         name = f"mipro-{ctx.run.id}"
-        manifest = save_program(best, ctx.run_dir / "program", {
+        manifest = save_program(best, ctx.run_dir / "program", ws.project.new_program, {
             "source": f"run {ctx.run.id} (MIPROv2)",
             "score": round(best.score / 100, 6) if best.score is not None else None,
             "train": cfg.train, "train_sha256": cfg.train_sha256, "val": cfg.val, "val_sha256": cfg.val_sha256,
@@ -155,7 +158,7 @@ class MiproStage(Stage):
             "parameters": cfg.model_dump(include={"auto", "num_candidates", "num_trials", "max_bootstrapped_demos",
                                                   "max_labeled_demos", "minibatch", "minibatch_size"}),
         })
-        save_program(best, ctx.workspace.programs_dir / name, manifest["metadata"])
+        save_program(best, ws.programs_dir / name, ws.project.new_program, manifest["metadata"])
         for path in sorted((ctx.run_dir / "program").iterdir()):
             ctx.add_artifact(path, "program")
         summary = {

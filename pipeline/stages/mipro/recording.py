@@ -175,25 +175,24 @@ def optimizer_class(ctx, recorder: TrialRecorder):
     return RecordedMIPROv2
 
 
-def optimize(optimizer_class, cfg, task_lm, prompt_lm, train: list, val: list, recorder=None):
-    """MIPROv2 itself, as configured (`cfg`: the stage's config): the one place its parameters
-    are passed (the benchmark of the recording overhead calls it with and without the recorder).
+def optimize(optimizer_class, cfg, project, task_lm, prompt_lm, train: list, val: list, recorder=None):
+    """MIPROv2 itself, as configured (`cfg`: the stage's config) on the project's program and
+    metric: the one place its parameters are passed (the benchmark of the recording overhead
+    calls it with and without the recorder). An error of the metric is raised to DSPy, which
+    counts the example as failed; it is never turned into a 0 here.
 
     No global DSPy callbacks: DSPy would dispatch every module call of every example to
     them, which alone costs ~9 % of a run on an instant LM (bench/bench_mipro.py)."""
     import dspy
 
-    from pipeline.metric import product_owner_metric
-    from pipeline.product_owner import ProductOwnerProgram
-
     adapter = recorder.adapter() if recorder else dspy.ChatAdapter(use_json_adapter_fallback=False)
     dspy.configure(lm=task_lm, adapter=adapter, callbacks=[])
     optimizer = optimizer_class(
-        metric=product_owner_metric, prompt_model=prompt_lm, task_model=task_lm, auto=cfg.auto,
+        metric=project.dspy_metric(), prompt_model=prompt_lm, task_model=task_lm, auto=cfg.auto,
         num_candidates=None if cfg.auto else cfg.num_candidates,
         max_bootstrapped_demos=cfg.max_bootstrapped_demos, max_labeled_demos=cfg.max_labeled_demos,
         num_threads=cfg.threads, seed=cfg.seed, verbose=False)
-    return optimizer.compile(ProductOwnerProgram(), trainset=train, valset=val, seed=cfg.seed,
+    return optimizer.compile(project.new_program(), trainset=train, valset=val, seed=cfg.seed,
                              num_trials=None if cfg.auto else cfg.num_trials, minibatch=cfg.minibatch,
                              minibatch_size=cfg.minibatch_size,
                              minibatch_full_eval_steps=cfg.minibatch_full_eval_steps)

@@ -1,5 +1,6 @@
-"""Teacher dataset: a strong model answers pool inputs; answers scoring at least min_score
-are kept until max_records are accepted.
+"""Teacher dataset: a strong model answers pool inputs with the workspace's program; answers
+its metric scores at least min_score are kept, with each predictor's trace, until
+max_records are accepted.
 
 Unit of work: one attempt (an answer to one input), stored with its decision before it is
 counted; an accepted one is numbered in the same transaction (state.write.put_teacher_record).
@@ -19,7 +20,7 @@ import threading
 from pathlib import Path
 
 from pipeline.config import ConfigError, Float, Int
-from pipeline.datasets import DatasetError, load_examples
+from pipeline.datasets import DatasetError
 from pipeline.stages.base import Details, RunConfig, Stage, StageConfig, option
 from pipeline.stages.teacher import records
 
@@ -122,15 +123,16 @@ class TeacherStage(Stage):
             raise ConfigError("teacher: attempts_per_input > 1 needs temperature > 0 (at 0 every attempt gives the "
                               "same answer): set teacher.temperature")
         pool = ws.resolve(ws.config.data.pool)
-        inputs = len(load_examples(pool)[: cfg.pool_limit])  # bad lines are refused now, not mid-run
+        inputs = len(ws.examples(pool)[: cfg.pool_limit])  # bad lines are refused now, not mid-run
         if cfg.program:
             from pipeline.saved_programs import load_ref
 
             load_ref(ws, cfg.program)  # refuses a missing or damaged program now
-        return TeacherRun(**cfg.model_dump(), provider_config=provider.model_dump(), pool=str(pool),
-                          pool_inputs=inputs, effective_temperature=temperature)
+        return TeacherRun(**cfg.model_dump(), **self.project_keys(ws), provider_config=provider.model_dump(),
+                          pool=str(pool), pool_inputs=inputs, effective_temperature=temperature)
 
     def check_resumable(self, ws, cfg: TeacherRun) -> None:
+        self.check_project(ws, cfg)
         # The pool may grow between runs (new inputs are simply new); it must still be readable.
         if not Path(cfg.pool).exists():
             raise DatasetError(f"{cfg.pool}: not found (the run's input pool is gone)")
@@ -139,7 +141,6 @@ class TeacherStage(Stage):
         import dspy
 
         from pipeline.evaluation import evaluate_examples, evaluate_one
-        from pipeline.metric import product_owner_metric
         from pipeline.providers import build_lm, configure_dspy_cache
         from pipeline.providers.pricing import cost, price_for
         from pipeline.providers.remote import ProviderError, redact
@@ -150,7 +151,9 @@ class TeacherStage(Stage):
 
         self.check_resumable(ctx.workspace, cfg)
         target, k = cfg.max_records, cfg.attempts_per_input
-        pool = load_examples(Path(cfg.pool))[: cfg.pool_limit]
+        project = ctx.workspace.project
+        names, weights = project.fields.inputs, getattr(project.metric, "part_weights", None)
+        pool = ctx.workspace.examples(Path(cfg.pool))[: cfg.pool_limit]
         configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
         provider = cfg.provider_config
         lm = build_lm(provider, cfg.provider)
@@ -171,7 +174,7 @@ class TeacherStage(Stage):
                 tried[r.input_key] = max(tried[r.input_key], r.attempt)
         seen, todo = set(), []
         for example in pool:
-            key = records.input_key(example.inputs)
+            key = records.input_key(example.inputs, names)
             if key in done_inputs or key in seen or tried[key] >= k:
                 continue  # accepted already, a duplicate in the pool, or out of attempts
             seen.add(key)
@@ -189,7 +192,7 @@ class TeacherStage(Stage):
             model = lm.copy(rollout_id=number, temperature=temperature) if temperature else lm
             try:
                 with dspy.context(lm=model):
-                    row = evaluate_one(program, example, product_owner_metric, number)
+                    row = evaluate_one(program, example, project, number)
             except ProviderError as exc:
                 row = {"status": "provider_error", "error": redact(str(exc)), "latency_s": 0.0, "outputs": {},
                        "parts": {}, "input_tokens": 0, "output_tokens": 0, "exc": exc}
@@ -203,11 +206,12 @@ class TeacherStage(Stage):
                     failure.append(row["exc"])
                     stop.set()  # not stored: the input is tried again on resume
                     continue
-                decision = records.decide(row, cfg.min_score)
+                decision = records.decide(row, cfg.min_score, weights)
                 record = {"input_key": key, "attempt": row["number"], "example_id": example.id,
                           "status": decision.status, "score": row.get("score"), "reason": decision.reason,
-                          "reason_kind": decision.kind, "parts": row.get("parts"), "inputs": example.inputs,
-                          "outputs": row.get("outputs"), "latency_s": row["latency_s"],
+                          "reason_kind": decision.kind, "parts": row.get("parts"), "feedback": row.get("feedback"),
+                          "inputs": example.inputs, "outputs": row.get("outputs"), "trace": row.get("trace"),
+                          "latency_s": row["latency_s"],
                           "input_tokens": row.get("input_tokens"), "output_tokens": row.get("output_tokens"),
                           "cost_usd": cost(price, row.get("input_tokens") or 0, row.get("output_tokens") or 0),
                           "model": lm.model}

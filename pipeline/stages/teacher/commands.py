@@ -17,11 +17,11 @@ def import_dataset(ws, path: Path, *, run_id: int | None = None, skip_bad: bool 
     metric: it is accepted only if it passes min_score now. Returns what happened."""
     import dspy
 
-    from pipeline.metric import product_owner_metric
     from state import read
     from state import write as store
 
-    found, bad = records.read_import(path, skip_bad=skip_bad)
+    project = ws.project
+    found, bad = records.read_import(path, project.fields, skip_bad=skip_bad)
     db = ws.db()
     if run_id is None:
         # No LM call here: the teacher's provider is checked when the run is resumed.
@@ -36,15 +36,16 @@ def import_dataset(ws, path: Path, *, run_id: int | None = None, skip_bad: bool 
     cfg = STAGE.run_config(read.get_run(db, run_id).config)
     counts = collections.Counter()
     for rec in found:
-        score = product_owner_metric(dspy.Example(**rec.inputs), dspy.Prediction(**rec.outputs))
-        row = {"status": "ok", "score": float(score), "parts": dict(score.parts)}
-        decision = records.decide(row, cfg.min_score)
+        scored = project.score(dspy.Example(**rec.inputs).with_inputs(*rec.inputs), dspy.Prediction(**rec.outputs))
+        row = ({"status": "metric_error", "error": scored.error} if scored.error else
+               {"status": "ok", "score": scored.score, "parts": scored.parts})
+        decision = records.decide(row, cfg.min_score, getattr(project.metric, "part_weights", None))
         status, _ = store.put_teacher_record(db, run_id, {
-            "input_key": records.input_key(rec.inputs), "attempt": 0, "example_id": rec.example_id,
-            "status": decision.status, "score": row["score"],
+            "input_key": records.input_key(rec.inputs, project.fields.inputs), "attempt": 0,
+            "example_id": rec.example_id, "status": decision.status, "score": row.get("score"),
             "reason": f"imported: {decision.reason}" if decision.reason else None,
-            "reason_kind": "imported" if decision.reason else None,
-            "parts": row["parts"], "inputs": rec.inputs, "outputs": rec.outputs, "latency_s": 0.0,
+            "reason_kind": "imported" if decision.reason else None, "parts": row.get("parts"),
+            "feedback": scored.feedback, "inputs": rec.inputs, "outputs": rec.outputs, "latency_s": 0.0,
             "model": rec.model or f"imported from {path.name}"}, target=cfg.max_records)
         counts[status] += 1
     stats = read.teacher_stats(db, run_id)
@@ -84,8 +85,9 @@ def export_command(ws, run: int, out: Path | None = None) -> Output:
 COMMANDS = (
     Command("import", "Continue a data set made elsewhere: each record is scored again with this workspace's "
             "metric and kept when it passes; `po resume RUN` then generates the rest.\n\n\b\nLines are "
-            '{"inputs": {...}, "outputs": {...}} or the six fields at the top level\n(concept, requirements_yaml, '
-            'existing_vision, product_vision, product_owner_review),\noptional "id" and "teacher_model".',
+            '{"inputs": {...}, "outputs": {...}} or the program\'s fields at the top level\n(for the shipped '
+            'program: concept, requirements_yaml, existing_vision,\nproduct_vision, product_owner_review), '
+            'optional "id" and "teacher_model".',
             import_command, (
                 Param("path", "path", "a JSONL data set, e.g. the old script's po_teacher_dataset.jsonl",
                       argument=True),

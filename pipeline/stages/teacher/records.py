@@ -2,9 +2,8 @@
 reads, the import of a data set made by the team's old script, and the projection of
 what reaching the target will take.
 
-An input is identified by a hash of its three input fields, not by its id: the old
-script's files and a grown pool name inputs differently, and an input must never be
-accepted twice.
+An input is identified by a hash of its input fields, not by its id: the old script's
+files and a grown pool name inputs differently, and an input must never be accepted twice.
 """
 
 from __future__ import annotations
@@ -16,16 +15,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.datasets import INPUT_FIELDS, OUTPUT_FIELDS, DatasetError, read_text
-from pipeline.metric import WEIGHTS
+from pipeline.datasets import DatasetError, read_text
 from pipeline.units import duration
 from state.read import TeacherRecord, TeacherStats
 
 EXPORT_NAME = "po_teacher_dataset.jsonl"
 
 
-def input_key(inputs: dict) -> str:
-    canonical = json.dumps({k: inputs.get(k) or "" for k in INPUT_FIELDS}, sort_keys=True, ensure_ascii=False)
+def input_key(inputs: dict, names) -> str:
+    """The identity of an input: a hash of the program's input fields (`names`), empty ones included."""
+    canonical = json.dumps({k: inputs.get(k) or "" for k in names}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
@@ -42,21 +41,25 @@ class Decision:
     kind: str | None = None  # what rejections are ranked by: a metric part, parse failure, error
 
 
-def decide(row: dict, min_score: float) -> Decision:
-    """The decision on one evaluated attempt (a row from `evaluate_one`)."""
+def decide(row: dict, min_score: float, weights: dict | None = None) -> Decision:
+    """The decision on one evaluated attempt (a row from `evaluate_one`). `weights`: the
+    metric's `part_weights`, when it declares them."""
     if row["status"] == "parse_failure":
         return Decision("rejected", f"parse failure: {row.get('error') or 'the answer lacks a field'}", "parse failure")
     if row["status"] == "error":
         return Decision("rejected", f"error: {row.get('error')}", "error")
+    if row["status"] == "metric_error":
+        return Decision("rejected", row.get("error") or "metric error", "metric error")
     if accepts(row["score"], min_score):
         return Decision("accepted")
-    return Decision("rejected", *failed_parts(row["parts"]))
+    return Decision("rejected", *failed_parts(row["parts"], weights))
 
 
-def failed_parts(parts: dict) -> tuple[str, str]:
+def failed_parts(parts: dict, weights: dict | None = None) -> tuple[str, str]:
     """(`requirement_coverage: 0.25 (length_bounds 0.50)`, `requirement_coverage`): the part
-    that cost the most score first, and its name."""
-    lost = sorted(((WEIGHTS.get(name, 0) * (1 - value), name, value) for name, value in parts.items() if value < 1),
+    that cost the most score first (weighted, when the metric says how), and its name."""
+    weight = (lambda name: weights.get(name, 0)) if weights else (lambda name: 1.0)  # noqa: E731
+    lost = sorted(((weight(name) * (1 - value), name, value) for name, value in parts.items() if value < 1),
                   reverse=True)
     if not lost:
         return "below threshold", "below threshold"
@@ -68,16 +71,16 @@ def failed_parts(parts: dict) -> tuple[str, str]:
 # -- the data set ------------------------------------------------------------------------------
 
 def export_lines(records: list[TeacherRecord]) -> bytes:
-    """The JSONL the fine-tune stage consumes, from the store's accepted records in order.
-    Same records, same bytes: keys sorted, no timestamps."""
+    """The JSONL the fine-tune stage consumes, from the store's accepted records in order:
+    inputs, outputs and, when recorded, the per-predictor trace (one training example per
+    predictor call). Same records, same bytes: keys sorted, no timestamps."""
     lines = []
     for r in records:
-        lines.append(json.dumps({
-            "seq": r.seq, "id": r.example_id,
-            "inputs": {k: r.inputs.get(k, "") for k in INPUT_FIELDS},
-            "outputs": {k: r.outputs.get(k, "") for k in OUTPUT_FIELDS},
-            "score": r.score, "parts": r.parts, "teacher_model": r.model,
-        }, sort_keys=True, ensure_ascii=False))
+        line = {"seq": r.seq, "id": r.example_id, "inputs": r.inputs, "outputs": r.outputs, "score": r.score,
+                "parts": r.parts, "teacher_model": r.model}
+        if r.trace is not None:
+            line["trace"] = r.trace
+        lines.append(json.dumps(line, sort_keys=True, ensure_ascii=False, default=str))
     return "".join(line + "\n" for line in lines).encode()
 
 
@@ -104,10 +107,10 @@ class Imported:
     line: int
 
 
-def read_import(path: Path, *, skip_bad: bool = False) -> tuple[list[Imported], list[str]]:
-    """Records of a JSONL data set: `{"inputs": {...}, "outputs": {...}}` or the six fields
-    at the top level, optional `id` and `teacher_model`. Bad lines are named; they stop the
-    import unless `skip_bad` (then they come back as the second value)."""
+def read_import(path: Path, fields, *, skip_bad: bool = False) -> tuple[list[Imported], list[str]]:
+    """Records of a JSONL data set for a program with `fields`: `{"inputs": {...}, "outputs":
+    {...}}` or the fields at the top level, optional `id` and `teacher_model`. Bad lines are
+    named; they stop the import unless `skip_bad` (then they come back as the second value)."""
     text = read_text(path)
     records, bad = [], []
     lines = text.splitlines()
@@ -125,14 +128,15 @@ def read_import(path: Path, *, skip_bad: bool = False) -> tuple[list[Imported], 
             continue
         inputs = obj.get("inputs") if isinstance(obj.get("inputs"), dict) else obj
         outputs = obj.get("outputs") if isinstance(obj.get("outputs"), dict) else obj
-        missing = [k for k in ("concept", "requirements_yaml") if not isinstance(inputs.get(k), str) or not inputs[k]]
-        missing += [k for k in OUTPUT_FIELDS if not isinstance(outputs.get(k), str) or not outputs[k]]
+        required = [k for k in fields.inputs if k not in fields.optional]
+        missing = [k for k in required if not isinstance(inputs.get(k), str) or not inputs[k]]
+        missing += [k for k in fields.outputs if not isinstance(outputs.get(k), str) or not outputs[k]]
         if missing:
             bad.append(f"line {number}: missing {', '.join(missing)}")
             continue
         records.append(Imported(str(obj.get("id") or obj.get("example_id") or f"import-{number}"),
-                                {k: inputs.get(k) or "" for k in INPUT_FIELDS},
-                                {k: outputs[k] for k in OUTPUT_FIELDS}, obj.get("teacher_model"), number))
+                                {k: inputs.get(k) or "" for k in fields.inputs},
+                                {k: outputs[k] for k in fields.outputs}, obj.get("teacher_model"), number))
     if bad and not skip_bad:
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise DatasetError(f"{path}: {len(bad)} bad line{'s' if len(bad) > 1 else ''} ({shown}): fix them, "
