@@ -41,6 +41,8 @@ class MetricConfig(Strict):
                           description="package.module:name of metric(example, prediction, trace=None)")
     range: tuple[float, float] = Field((0.0, 1.0), description="the scores the metric documents; a score outside "
                                        "is an error of the metric, kept out of the mean")
+    judge: str | None = Field(None, description="a [providers.*] table the metric's own LM calls go to (an LM "
+                              "judge), counted apart from the program's; default: the program's model")
 
 
 class LocalProvider(LocalSettings):
@@ -200,9 +202,9 @@ def parse_config(text: str, source: str = "po.toml") -> WorkspaceConfig:
         config = config_model().model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(source, exc)) from None
-    for name in type(config).model_fields:  # every stage's provider names a [providers.*] table
+    for name in type(config).model_fields:  # every provider a table names is a [providers.*] table
         section = getattr(config, name)
-        for key in ("provider", "prompt_provider"):
+        for key in ("provider", "prompt_provider", "judge"):
             if isinstance(getattr(section, key, None), str):
                 config.provider(getattr(section, key), key=f"{source}: {name}.{key}")
     return config

@@ -230,7 +230,8 @@ def unusable(config: dict) -> list[str]:
     unreachable server, a missing key or an unknown model is a refusal, not a failure after
     an hour. The embedded model is left to the run: its own error is as clear and as quick."""
     problems, seen = [], set()
-    for key, name_key in (("provider_config", "provider"), ("prompt_provider_config", "prompt_provider")):
+    for key, name_key in (("provider_config", "provider"), ("prompt_provider_config", "prompt_provider"),
+                          ("judge_config", "judge")):
         cfg = config.get(key)
         name = config.get(name_key) or config.get("provider")
         if not cfg or cfg.get("kind") == "local" or name in seen:

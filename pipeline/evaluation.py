@@ -43,13 +43,14 @@ def lm_call_counter():
     return LMCallCounter()
 
 
-def evaluate_one(program, example: Example, project, position: int) -> dict:
+def evaluate_one(program, example: Example, project, position: int, judge=None) -> dict:
     """Run the program on one example and score it with the project's metric (`project.score`:
     pipeline.project.Project). Never raises but for a final provider error: a parse failure,
     an error of the program and an error of the metric are results, each its own status.
 
     The row keeps the program's output fields and its trace: each predictor's inputs and
-    outputs, as DSPy records them (what a fine-tune trains on, one example per call).
+    outputs, as DSPy records them (what a fine-tune trains on, one example per call). LM calls
+    the metric makes (on `judge`, a dspy.LM, when one is configured) are counted apart.
     """
     import dspy
     from dspy.utils.exceptions import AdapterParseError
@@ -76,7 +77,8 @@ def evaluate_one(program, example: Example, project, position: int) -> dict:
     if prediction is not None:
         row["outputs"] = {k: getattr(prediction, k, None) for k in project.fields.outputs}
         # The metric sees the example as written: inputs and, where the data has them, reference outputs.
-        scored = project.score(example.to_dspy(), prediction)
+        scored, judged = _score(project, example, prediction, judge)
+        row.update(judged)
         if scored.error:
             row.update(status="metric_error", error=scored.error[:300])
         else:
@@ -89,6 +91,25 @@ def evaluate_one(program, example: Example, project, position: int) -> dict:
     row["input_tokens"] = sum(u.get("prompt_tokens") or 0 for u in uncached)
     row["output_tokens"] = sum(u.get("completion_tokens") or 0 for u in uncached)
     return row
+
+
+def _score(project, example: Example, prediction, judge) -> tuple:
+    """The metric's verdict, and the LM calls it made itself (on `judge` when given), apart
+    from the program's: they reach the judge's model and the workspace cache like any call."""
+    import dspy
+    from dspy.utils.usage_tracker import track_usage
+
+    counter = _Calls()
+    token = _current_calls.set(counter)
+    try:
+        with track_usage() as usage, dspy.context(**({"lm": judge} if judge is not None else {})):
+            scored = project.score(example.to_dspy(), prediction)
+    finally:
+        _current_calls.reset(token)
+    uncached = [u for entries in usage.usage_data.values() for u in entries]
+    return scored, {"judge_calls": max(counter.calls, len(uncached)),
+                    "judge_input_tokens": sum(u.get("prompt_tokens") or 0 for u in uncached),
+                    "judge_output_tokens": sum(u.get("completion_tokens") or 0 for u in uncached)}
 
 
 def trace_of(program, trace: list) -> list[dict]:
@@ -190,4 +211,9 @@ def summarize(rows: list[EvalResult]) -> dict:
         "output_tokens": sum(r.output_tokens for r in rows),
         # Unknown when any example's price was unknown, rather than a misleading partial sum.
         "cost_usd": None if any(r.cost_usd is None for r in rows) else sum(r.cost_usd for r in rows),
+        "judge_calls": sum(r.judge_calls for r in rows),
+        "judge_input_tokens": sum(r.judge_input_tokens for r in rows),
+        "judge_output_tokens": sum(r.judge_output_tokens for r in rows),
+        "judge_cost_usd": None if any(r.judge_calls and r.judge_cost_usd is None for r in rows)
+        else sum(r.judge_cost_usd or 0.0 for r in rows),
     }

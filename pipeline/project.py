@@ -129,13 +129,17 @@ class Project:
             return Scored(None, {}, None, f"metric error: {type(exc).__name__}: {_first_line(exc)}")
         return read_metric_result(result, self.score_range)
 
-    def dspy_metric(self) -> Callable:
+    def dspy_metric(self, judge=None) -> Callable:
         """The metric for DSPy's optimizers: a float, and an error of the metric raised (DSPy
-        counts it as a failed example), never folded into a 0 by us."""
+        counts it as a failed example), never folded into a 0 by us. Its own LM calls go to
+        `judge` when given."""
+        import dspy
+
         project = self
 
         def metric(example, prediction, trace=None):
-            scored = project.score(example, prediction, trace)
+            with dspy.context(**({"lm": judge} if judge is not None else {})):
+                scored = project.score(example, prediction, trace)
             if scored.error:
                 raise MetricError(scored.error)
             return scored.score

@@ -166,6 +166,10 @@ class EvalResult:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
+    judge_calls: int = 0  # LM calls the metric made (a judge), apart from the program's
+    judge_input_tokens: int = 0
+    judge_output_tokens: int = 0
+    judge_cost_usd: float | None = None
     run_id: int | None = None
     created_at: float | None = None
 
@@ -248,6 +252,10 @@ class TeacherRecord:
     created_at: float
     feedback: str | None = None  # the metric's explanation, when it gave one
     trace: list | None = None  # each predictor call: {"predictor", "inputs", "outputs"} (None: not recorded)
+    judge_calls: int = 0  # LM calls the metric made (a judge), apart from the program's
+    judge_input_tokens: int = 0
+    judge_output_tokens: int = 0
+    judge_cost_usd: float | None = None
 
 
 def teacher_records(db: sqlite_utils.Database, run_id: int, *, accepted_only: bool = False,

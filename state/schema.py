@@ -169,21 +169,22 @@ def _v7_stage_schema(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE stage_schema (stage TEXT PRIMARY KEY, version INTEGER NOT NULL)")
 
 
-def _v8_feedback_and_traces(conn: sqlite3.Connection) -> None:
-    # A metric may explain its score (`feedback`, as GEPA's metrics do); a teacher answer keeps
+def _v8_feedback_traces_and_judges(conn: sqlite3.Connection) -> None:
+    # A metric may explain its score (`feedback`, as GEPA's metrics do) and call an LM of its
+    # own (a judge: its calls, tokens and cost apart from the program's); a teacher answer keeps
     # each predictor's inputs and outputs (`trace`, JSON), what the fine-tune trains on.
-    _execute_each(
-        conn,
-        """
-        ALTER TABLE eval_results ADD COLUMN feedback TEXT;
-        ALTER TABLE teacher_records ADD COLUMN feedback TEXT;
-        ALTER TABLE teacher_records ADD COLUMN trace TEXT
-        """,
-    )
+    statements = ["ALTER TABLE teacher_records ADD COLUMN trace TEXT"]
+    for table in ("eval_results", "teacher_records"):
+        statements += [f"ALTER TABLE {table} ADD COLUMN feedback TEXT",
+                       f"ALTER TABLE {table} ADD COLUMN judge_calls INTEGER NOT NULL DEFAULT 0",
+                       f"ALTER TABLE {table} ADD COLUMN judge_input_tokens INTEGER NOT NULL DEFAULT 0",
+                       f"ALTER TABLE {table} ADD COLUMN judge_output_tokens INTEGER NOT NULL DEFAULT 0",
+                       f"ALTER TABLE {table} ADD COLUMN judge_cost_usd REAL"]
+    _execute_each(conn, ";\n".join(statements))
 
 
 MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits,
-              _v5_teacher_records, _v6_teacher_reason_kind, _v7_stage_schema, _v8_feedback_and_traces]
+              _v5_teacher_records, _v6_teacher_reason_kind, _v7_stage_schema, _v8_feedback_traces_and_judges]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -90,6 +90,8 @@ def put_eval_result(db: sqlite_utils.Database, run_id: int, row: dict) -> bool:
         "parts": json.dumps(row.get("parts") or {}),
         "error": row.get("error"),
         "feedback": row.get("feedback"),
+        **{key: row.get(key) or 0 for key in ("judge_calls", "judge_input_tokens", "judge_output_tokens")},
+        "judge_cost_usd": row.get("judge_cost_usd"),
         "latency_s": row["latency_s"],
         "lm_calls": row.get("lm_calls", 0),
         "cache_hits": row.get("cache_hits", 0),
@@ -168,7 +170,7 @@ def clear_trials(db: sqlite_utils.Database, run_id: int) -> None:
 
 TEACHER_COLUMNS = ("input_key", "attempt", "example_id", "status", "score", "reason", "reason_kind", "parts",
                    "feedback", "inputs", "outputs", "trace", "latency_s", "input_tokens", "output_tokens", "cost_usd",
-                   "model")
+                   "judge_calls", "judge_input_tokens", "judge_output_tokens", "judge_cost_usd", "model")
 
 
 def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, target: int) -> tuple[str, int | None]:
@@ -181,8 +183,8 @@ def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, tar
         record[key] = json.dumps(record[key] if record[key] is not None else {}, sort_keys=True, default=str)
     record["parts"] = json.dumps(record["parts"] or {})  # in the metric's order: panes show them so
     record["trace"] = json.dumps(record["trace"], default=str) if record["trace"] is not None else None
-    record["input_tokens"] = record["input_tokens"] or 0
-    record["output_tokens"] = record["output_tokens"] or 0
+    for key in ("input_tokens", "output_tokens", "judge_calls", "judge_input_tokens", "judge_output_tokens"):
+        record[key] = record[key] or 0
     with write(db) as conn:
         stored = conn.execute("SELECT status, seq FROM teacher_records WHERE run_id=? AND input_key=? AND attempt=?",
                               (run_id, record["input_key"], record["attempt"])).fetchone()

@@ -19,7 +19,7 @@ from state import read
 from state.db import open_db
 from tests.conftest import po, po_env, set_tables
 from tests.fake_lm import openai_responder
-from tests.loopback import OPENAI_CHAT
+from tests.loopback import OPENAI_CHAT, OPENAI_MODELS, openai_models
 
 PROJECT = Path(__file__).parent / "fixtures" / "release_notes"
 PROGRAM = "release_notes.program:ReleaseNotes"
@@ -238,3 +238,41 @@ p.save({str(tmp_path / "plain.json")!r})
     bad = po("program", "import", str(tmp_path / "swapped.json"), ws=project_ws, check=False)
     assert bad.returncode == 2 and "predictor write: field 1 is audience in the file ('Audience:') but highlights " \
                                    "in the program" in bad.stderr
+
+
+@pytest.mark.usefixtures("fake_key")
+def test_a_judge_metrics_calls_go_to_the_judge_counted_apart_and_cached(tmp_path, server):
+    server.default(OPENAI_CHAT, openai_responder())
+    server.default(OPENAI_MODELS, openai_models("m", "j"))  # the program's model and the judge's
+    ws = tmp_path / "ws"
+    po_cli(*init_args(ws, metric="release_notes.metrics:judged_metric"))
+    set_tables(ws, FAKE.format(url=server.url) + """
+[providers.judge]
+kind = "openai"
+base_url = "{url}/v1"
+model = "j"
+api_key_env = "PO_TEST_FAKE_KEY"
+price = {{ input_per_million = 1.0, output_per_million = 2.0 }}
+
+[baseline]
+provider = "fake"
+threads = 2
+""".format(url=server.url))
+    text = (ws / "po.toml").read_text().replace("[metric]\n", '[metric]\njudge = "judge"\n')
+    (ws / "po.toml").write_text(text)
+    run = json.loads(po("run", "baseline", "--json", ws=ws).stdout)
+    assert run["state"] == "succeeded", run["error"]
+    results = read.eval_results(open_db(ws / "state.db", readonly=True), run["id"])
+    models = [r.body["model"] for r in server.requests_to(OPENAI_CHAT)]
+    assert models.count("m") == 2 * len(results) and models.count("j") == len(results)  # the judge's, apart
+    for r in results:
+        assert r.lm_calls == 2 and r.judge_calls == 1 and r.judge_input_tokens > 0
+        assert r.judge_cost_usd == pytest.approx((r.judge_input_tokens + 2 * r.judge_output_tokens) / 1e6)
+        assert r.feedback and r.parts["judged"] == 1.0  # the judge's opinion, shown as the metric's feedback
+    summary = run["summary"]
+    assert summary["judge_calls"] == len(results) and summary["lm_calls"] == 2 * len(results)
+    assert "metric's LM calls (judge)" in po("status", str(run["id"]), ws=ws).stdout
+
+    again = json.loads(po("run", "baseline", "--json", ws=ws).stdout)  # a rerun: every call from the cache
+    assert again["state"] == "succeeded" and len(server.requests_to(OPENAI_CHAT)) == len(models)
+    assert again["summary"]["mean"] == summary["mean"]

@@ -178,3 +178,24 @@ def test_the_workspace_option_comes_before_or_after_the_command(tmp_path):
     assert shown.returncode == 0 and "Baseline evaluation" in shown.stdout
     listed = sp.run([*cli, "program", "list", "--json", "-w", str(ws)], capture_output=True, text=True, env=po_env())
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+def test_po_status_answers_for_several_workspaces_at_once(tmp_path):
+    """One workspace per role: `po status -w a -w b`, or a glob, shows where every role is."""
+    import subprocess as sp
+
+    cli = [sys.executable, "-m", "po_console.cli"]
+    for role in ("product_owner", "architect"):
+        sp.run([*cli, "init", "--demo", "-w", str(tmp_path / "roles" / role)], check=True, capture_output=True,
+               env=po_env())
+    both = sp.run([*cli, "status", "--json", "-w", str(tmp_path / "roles" / "*")], capture_output=True, text=True,
+                  env=po_env())
+    data = json.loads(both.stdout)
+    assert sorted(data) == [str(tmp_path / "roles" / "architect"), str(tmp_path / "roles" / "product_owner")]
+    assert all(rows[0]["stage"] == "baseline" for rows in data.values())
+    text = sp.run([*cli, "status", "-w", str(tmp_path / "roles" / "architect"), "-w",
+                   str(tmp_path / "roles" / "product_owner")], capture_output=True, text=True, env=po_env()).stdout
+    assert text.count("== ") == 2 and text.count("Baseline evaluation") == 2
+    none = sp.run([*cli, "status", "-w", str(tmp_path / "nothing" / "*")], capture_output=True, text=True,
+                  env=po_env())
+    assert none.returncode == 2 and "matches no workspace" in none.stderr

@@ -49,6 +49,8 @@ class RunConfig(BaseModel):
     program_module: str = SHIPPED_PROGRAM
     metric_function: str = SHIPPED_METRIC
     fields: dict = SHIPPED_FIELDS  # pipeline.project.Fields.to_json()
+    judge: str | None = None  # the provider the metric's own LM calls go to ([metric] judge)
+    judge_config: dict | None = None
 
 
 def option(default: Any = ..., description: str = "", *, ask: bool = False, flag: str | None = None,
@@ -225,9 +227,23 @@ class Stage:
     @staticmethod
     def project_keys(ws) -> dict:
         """What a run records of the project it runs (RunConfig's program_module, metric_function, fields)."""
-        project = ws.project
+        project, judge = ws.project, ws.config.metric.judge
         return {"program_module": project.program_ref, "metric_function": project.metric_ref,
-                "fields": project.fields.to_json()}
+                "fields": project.fields.to_json(), "judge": judge,
+                "judge_config": ws.config.provider(judge, key="metric.judge").model_dump() if judge else None}
+
+    @staticmethod
+    def judge_lm(cfg: RunConfig, program_price):
+        """(the LM the metric's own calls go to, its price): the configured judge, or (None, the
+        program's price) when the metric's calls go to the program's model."""
+        if not cfg.judge:
+            return None, program_price
+        from pipeline.providers import build_lm
+        from pipeline.providers.pricing import price_for
+
+        config = cfg.judge_config
+        return build_lm(config, cfg.judge), price_for(config.get("kind", "local"), config.get("model"),
+                                                      config.get("price"))
 
     @staticmethod
     def check_project(ws, cfg: RunConfig) -> None:

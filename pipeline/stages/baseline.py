@@ -79,6 +79,7 @@ class BaselineStage(Stage):
         provider = cfg.provider_config
         lm = build_lm(provider, cfg.provider)
         price = price_for(provider.get("kind", "local"), provider.get("model"), provider.get("price"))
+        judge, judge_price = self.judge_lm(cfg, price)
         ctx.log.info("model %s, %s examples, %s threads", lm.model, len(examples), cfg.threads)
         dspy.configure(
             lm=lm,
@@ -94,9 +95,10 @@ class BaselineStage(Stage):
         if count:
             ctx.log.info("resuming: %s of %s examples already stored", count, total)
         ctx.progress(count, total)
-        work = lambda example, position: evaluate_one(program, example, project, position)  # noqa: E731
+        work = lambda example, position: evaluate_one(program, example, project, position, judge)  # noqa: E731
         for row in evaluate_examples(work, todo, threads=cfg.threads, stop=ctx.cancel_event):
             row["cost_usd"] = cost(price, row["input_tokens"], row["output_tokens"])
+            row["judge_cost_usd"] = cost(judge_price, row["judge_input_tokens"], row["judge_output_tokens"])
             if store.put_eval_result(ctx.db, ctx.run.id, row):
                 count += 1
             outcome = f"{row['score']:.3f}" if row["status"] == "ok" else row["status"]
@@ -140,6 +142,11 @@ class BaselineStage(Stage):
             ("tokens in / out", f"{summary['input_tokens']} / {summary['output_tokens']}"),
             ("estimated cost", "unknown (no price for this model)" if cost is None else f"${cost:.4f}"),
         ]
+        if summary.get("judge_calls"):  # the metric's own LM calls, apart from the program's
+            judge_cost = summary.get("judge_cost_usd")
+            rows += [("metric's LM calls (judge)", str(summary["judge_calls"])),
+                     ("  judge tokens in / out", f"{summary['judge_input_tokens']} / {summary['judge_output_tokens']}"),
+                     ("  judge cost", "unknown" if judge_cost is None else f"${judge_cost:.4f}")]
         if summary.get("retries"):
             rows.append(("provider retries", str(summary["retries"])))
         if summary.get("model"):

@@ -114,6 +114,8 @@ class BaselinePane(Pane):
                      f"  p50/p95 {s['latency_p50_s']:.1f}/{s['latency_p95_s']:.1f}s")
             if s.get("cost_usd"):
                 head += f"  ${s['cost_usd']:.2f}"
+            if s.get("judge_calls"):  # the metric's own LM calls, beside the score they made
+                head += f"  judge {s['judge_calls']} calls"
         return head
 
     def action_sort_results(self) -> None:
@@ -133,7 +135,9 @@ class BaselinePane(Pane):
             return
         score = f"{r.score:.3f}" if r.score is not None else r.status
         parts = "  ".join(f"{k} {v:.2f}" for k, v in r.parts.items())
-        head = f"{r.example_id} · {score} · {r.latency_s:.1f}s · {parts}" + (f"\n{r.error}" if r.error else "")
+        judge = f" · judge {r.judge_calls} calls, {r.judge_input_tokens:,}/{r.judge_output_tokens:,} tokens" \
+            if r.judge_calls else ""
+        head = f"{r.example_id} · {score}{judge} · {r.latency_s:.1f}s · {parts}" + (f"\n{r.error}" if r.error else "")
         fields = Stage.fields_of(self.run)
         self.app.push_screen(ExampleScreen(head, self._inputs(r.example_id, fields), r.outputs, fields, r.feedback))
 

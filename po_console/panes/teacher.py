@@ -122,6 +122,10 @@ def record_head(r: TeacherRecord, min_score: float | None) -> str:
     cost = "cost unknown" if r.cost_usd is None else f"${r.cost_usd:.4f}"
     lines.append(f"latency {r.latency_s or 0:.1f}s · tokens {r.input_tokens:,} in / "
                  f"{r.output_tokens:,} out · {cost} · {r.model or 'model unknown'}")
+    if r.judge_calls:  # the metric's own LM calls
+        judge_cost = "" if r.judge_cost_usd is None else f" · ${r.judge_cost_usd:.4f}"
+        lines[0] += f" · judge {r.judge_calls} calls, {r.judge_input_tokens:,}/{r.judge_output_tokens:,} tokens" \
+            + judge_cost
     return "\n".join(lines)
 
 

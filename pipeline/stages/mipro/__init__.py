@@ -148,7 +148,9 @@ class MiproStage(Stage):
         recorder = TrialRecorder(ctx, engines, cfg.planned_evaluations)
         ctx.log.info("MIPROv2: %s train, %s validation examples, task %s, proposer %s", len(train), len(val),
                      task_lm.model, prompt_lm.model)
-        best = optimize(optimizer_class(ctx, recorder), cfg, ws.project, task_lm, prompt_lm, train, val, recorder)
+        judge, _ = self.judge_lm(cfg, None)
+        best = optimize(optimizer_class(ctx, recorder), cfg, ws.project, task_lm, prompt_lm, train, val, recorder,
+                        judge=judge)
         name = f"mipro-{ctx.run.id}"
         manifest = save_program(best, ctx.run_dir / "program", ws.project.new_program, {
             "source": f"run {ctx.run.id} (MIPROv2)",

@@ -175,7 +175,7 @@ def optimizer_class(ctx, recorder: TrialRecorder):
     return RecordedMIPROv2
 
 
-def optimize(optimizer_class, cfg, project, task_lm, prompt_lm, train: list, val: list, recorder=None):
+def optimize(optimizer_class, cfg, project, task_lm, prompt_lm, train: list, val: list, recorder=None, judge=None):
     """MIPROv2 itself, as configured (`cfg`: the stage's config) on the project's program and
     metric: the one place its parameters are passed (the benchmark of the recording overhead
     calls it with and without the recorder). An error of the metric is raised to DSPy, which
@@ -188,7 +188,7 @@ def optimize(optimizer_class, cfg, project, task_lm, prompt_lm, train: list, val
     adapter = recorder.adapter() if recorder else dspy.ChatAdapter(use_json_adapter_fallback=False)
     dspy.configure(lm=task_lm, adapter=adapter, callbacks=[])
     optimizer = optimizer_class(
-        metric=project.dspy_metric(), prompt_model=prompt_lm, task_model=task_lm, auto=cfg.auto,
+        metric=project.dspy_metric(judge), prompt_model=prompt_lm, task_model=task_lm, auto=cfg.auto,
         num_candidates=None if cfg.auto else cfg.num_candidates,
         max_bootstrapped_demos=cfg.max_bootstrapped_demos, max_labeled_demos=cfg.max_labeled_demos,
         num_threads=cfg.threads, seed=cfg.seed, verbose=False)

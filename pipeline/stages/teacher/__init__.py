@@ -158,6 +158,7 @@ class TeacherStage(Stage):
         provider = cfg.provider_config
         lm = build_lm(provider, cfg.provider)
         price = price_for(provider.get("kind", "local"), provider.get("model"), provider.get("price"))
+        judge, judge_price = self.judge_lm(cfg, price)
         temperature = cfg.effective_temperature
         dspy.configure(lm=lm, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False), track_usage=True)
         program, _ = load_ref(ctx.workspace, cfg.program or "baseline")
@@ -192,7 +193,7 @@ class TeacherStage(Stage):
             model = lm.copy(rollout_id=number, temperature=temperature) if temperature else lm
             try:
                 with dspy.context(lm=model):
-                    row = evaluate_one(program, example, project, number)
+                    row = evaluate_one(program, example, project, number, judge)
             except ProviderError as exc:
                 row = {"status": "provider_error", "error": redact(str(exc)), "latency_s": 0.0, "outputs": {},
                        "parts": {}, "input_tokens": 0, "output_tokens": 0, "exc": exc}
@@ -214,6 +215,9 @@ class TeacherStage(Stage):
                           "latency_s": row["latency_s"],
                           "input_tokens": row.get("input_tokens"), "output_tokens": row.get("output_tokens"),
                           "cost_usd": cost(price, row.get("input_tokens") or 0, row.get("output_tokens") or 0),
+                          **{k: row.get(k) for k in ("judge_calls", "judge_input_tokens", "judge_output_tokens")},
+                          "judge_cost_usd": cost(judge_price, row.get("judge_input_tokens") or 0,
+                                                 row.get("judge_output_tokens") or 0),
                           "model": lm.model}
                 status, seq = store.put_teacher_record(ctx.db, ctx.run.id, record, target=target)
                 attempts += 1
