@@ -58,7 +58,8 @@ def evaluate_one(program, example: Example, project, position: int, judge=None) 
 
     counter = _Calls()
     token = _current_calls.set(counter)
-    row = {"example_id": example.id, "position": position, "status": "ok", "outputs": {}, "parts": {}}
+    row = {"example_id": example.id, "position": position, "status": "ok", "outputs": {}, "parts": {},
+           "judge_calls": 0, "judge_input_tokens": 0, "judge_output_tokens": 0}
     prediction = None
     started = time.perf_counter()
     with track_usage() as usage, dspy.context(trace=[]):

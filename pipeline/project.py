@@ -153,13 +153,14 @@ class MetricError(RuntimeError):
 
 
 def read_metric_result(result: Any, score_range: tuple[float, float]) -> Scored:
-    value = result
-    feedback = parts = None
-    if isinstance(result, dict) or (hasattr(result, "score") and not isinstance(result, (int, float))):
-        get = result.get if isinstance(result, dict) else lambda key, default=None: getattr(result, key, default)
-        value, feedback, parts = get("score"), get("feedback"), get("parts")
-    else:
-        parts = getattr(result, "parts", None)
+    """A metric's return value on po-console's terms: a float or bool is the score; a
+    dspy.Prediction (or dict) gives `score`, and may give `feedback` and `parts`; a float
+    may carry `.parts` (the shipped metric's Score)."""
+    value, feedback, parts = result, None, getattr(result, "parts", None)
+    if isinstance(result, dict) or (hasattr(result, "keys") and not isinstance(result, (int, float))):
+        if "score" not in result.keys():
+            return Scored(None, {}, None, f"metric error: returned a {type(result).__name__} without a score")
+        value, feedback, parts = result.get("score"), result.get("feedback"), result.get("parts")
     if isinstance(value, bool):
         value = float(value)
     if not isinstance(value, (int, float)):

@@ -16,6 +16,15 @@ import re
 
 from tests.loopback import openai_chat, openai_error
 
+# The po.toml table of a provider served by the loopback with this fake LM (`.format(url=…)`).
+PROVIDER_TOML = """
+[providers.fake]
+kind = "openai"
+base_url = "{url}/v1"
+model = "m"
+api_key_env = "PO_TEST_FAKE_KEY"
+"""
+
 _MARKER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 _ID = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d{1,5}\b")
 

@@ -18,6 +18,7 @@ import pytest
 from state import read
 from state.db import open_db
 from tests.conftest import po, po_env, set_tables
+from tests.fake_lm import PROVIDER_TOML as FAKE
 from tests.fake_lm import openai_responder
 from tests.loopback import OPENAI_CHAT, OPENAI_MODELS, openai_models
 
@@ -30,13 +31,6 @@ FAST = """
 kind = "local"
 threads = 1
 default_max_chars = 120
-"""
-FAKE = """
-[providers.fake]
-kind = "openai"
-base_url = "{url}/v1"
-model = "m"
-api_key_env = "PO_TEST_FAKE_KEY"
 """
 
 
@@ -276,3 +270,16 @@ threads = 2
     again = json.loads(po("run", "baseline", "--json", ws=ws).stdout)  # a rerun: every call from the cache
     assert again["state"] == "succeeded" and len(server.requests_to(OPENAI_CHAT)) == len(models)
     assert again["summary"]["mean"] == summary["mean"]
+
+
+def test_a_save_program_directory_imports_only_with_allow_pickle(project_ws, tmp_path):
+    code = f"""
+import sys; sys.path.insert(0, {str(PROJECT / "src")!r})
+from release_notes.program import ReleaseNotes
+ReleaseNotes().save({str(tmp_path / "pickled")!r}, save_program=True)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=po_env())
+    refused = po("program", "import", str(tmp_path / "pickled"), ws=project_ws, check=False)
+    assert refused.returncode == 2 and "pass --allow-pickle if you trust its origin" in refused.stderr
+    shown = po("program", "import", str(tmp_path / "pickled"), "--allow-pickle", "--name", "pk", ws=project_ws).stdout
+    assert "imported as programs/pk" in shown and "write 0" in shown

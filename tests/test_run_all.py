@@ -10,16 +10,10 @@ import pytest
 from state import read
 from state.db import open_db
 from tests.conftest import po, set_tables, wait_for
-from tests.fake_lm import openai_responder
+from tests.fake_lm import PROVIDER_TOML, openai_responder
 from tests.loopback import OPENAI_CHAT, Loopback
 
-FAKE = """
-[providers.fake]
-kind = "openai"
-base_url = "{url}/v1"
-model = "m"
-api_key_env = "PO_TEST_FAKE_KEY"
-
+FAKE = PROVIDER_TOML + """
 [baseline]
 provider = "fake"
 limit = 6

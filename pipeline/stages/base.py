@@ -232,6 +232,18 @@ class Stage:
                 "fields": project.fields.to_json(), "judge": judge,
                 "judge_config": ws.config.provider(judge, key="metric.judge").model_dump() if judge else None}
 
+    def models(self, ctx, cfg: RunConfig):
+        """The program's LM (DSPy's cache in the workspace) and its price, and the metric's judge
+        LM and its price: (lm, price, judge, judge_price). For stages with `provider`."""
+        from pipeline.providers import build_lm, configure_dspy_cache
+        from pipeline.providers.pricing import price_for
+
+        configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
+        provider = cfg.provider_config
+        lm = build_lm(provider, cfg.provider)
+        price = price_for(provider.get("kind", "local"), provider.get("model"), provider.get("price"))
+        return (lm, price, *self.judge_lm(cfg, price))
+
     @staticmethod
     def judge_lm(cfg: RunConfig, program_price):
         """(the LM the metric's own calls go to, its price): the configured judge, or (None, the

@@ -67,19 +67,14 @@ class BaselineStage(Stage):
         import dspy
 
         from pipeline.evaluation import evaluate_examples, evaluate_one, lm_call_counter, summarize
-        from pipeline.providers import build_lm, configure_dspy_cache
-        from pipeline.providers.pricing import cost, price_for
+        from pipeline.providers.pricing import cost
         from state import read
         from state import write as store
 
         self.check_resumable(ctx.workspace, cfg)
         project = ctx.workspace.project
         examples = ctx.workspace.examples(Path(cfg.val))[: cfg.examples]
-        configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
-        provider = cfg.provider_config
-        lm = build_lm(provider, cfg.provider)
-        price = price_for(provider.get("kind", "local"), provider.get("model"), provider.get("price"))
-        judge, judge_price = self.judge_lm(cfg, price)
+        lm, price, judge, judge_price = self.models(ctx, cfg)
         ctx.log.info("model %s, %s examples, %s threads", lm.model, len(examples), cfg.threads)
         dspy.configure(
             lm=lm,

@@ -141,8 +141,7 @@ class TeacherStage(Stage):
         import dspy
 
         from pipeline.evaluation import evaluate_examples, evaluate_one
-        from pipeline.providers import build_lm, configure_dspy_cache
-        from pipeline.providers.pricing import cost, price_for
+        from pipeline.providers.pricing import cost
         from pipeline.providers.remote import ProviderError, redact
         from pipeline.runner import RunCancelled
         from pipeline.saved_programs import load_ref
@@ -154,11 +153,7 @@ class TeacherStage(Stage):
         project = ctx.workspace.project
         names, weights = project.fields.inputs, getattr(project.metric, "part_weights", None)
         pool = ctx.workspace.examples(Path(cfg.pool))[: cfg.pool_limit]
-        configure_dspy_cache(ctx.workspace.cache_dir / "dspy")
-        provider = cfg.provider_config
-        lm = build_lm(provider, cfg.provider)
-        price = price_for(provider.get("kind", "local"), provider.get("model"), provider.get("price"))
-        judge, judge_price = self.judge_lm(cfg, price)
+        lm, price, judge, judge_price = self.models(ctx, cfg)
         temperature = cfg.effective_temperature
         dspy.configure(lm=lm, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False), track_usage=True)
         program, _ = load_ref(ctx.workspace, cfg.program or "baseline")
