@@ -218,8 +218,8 @@ def check_project(ws) -> list[Check]:
 
 def run_doctor(ws) -> list[Check]:
     checks = check_machine(ws) + check_project(ws)
-    for name, provider in ws.config.providers.items():
-        cfg = provider.model_dump()
+    for name in ws.config.providers:
+        cfg = ws.provider_config(name, key="providers")
         checks += CHECKS[cfg["kind"]](name, cfg)
     return checks
 

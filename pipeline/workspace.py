@@ -147,6 +147,14 @@ class Workspace:
                                   f"{', '.join(project.fields.outputs)})")
         return project
 
+    def provider_config(self, name: str, *, key: str) -> dict:
+        """A `[providers.NAME]` table as a run stores it: an adapter path (the local provider's
+        student) made absolute, so the run finds it from wherever it is started."""
+        table = self.config.provider(name, key=key).model_dump()
+        if table.get("adapter"):
+            table["adapter"] = str(self.resolve(table["adapter"]))
+        return table
+
     def examples(self, path: Path, *, with_outputs: bool = False):
         """A data set of this workspace, read against its program's fields and `[data.fields]`."""
         from pipeline.datasets import load_examples

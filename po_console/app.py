@@ -249,7 +249,9 @@ class POConsole(App):
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        for binding in keys.bindings(self.panes):
+        for pane in self.panes:  # every pane by its full title (the footer may show a shorter label)
+            yield SystemCommand(pane.title, pane.description, lambda name=pane.name: self.action_show(name))
+        for binding in keys.bindings([]):
             if binding.id != "quit":
                 yield SystemCommand(binding.description, binding.tooltip,
                                     lambda action=binding.action: self.run_action(action))

@@ -28,7 +28,7 @@ EATEN = {"ctrl+s", "ctrl+q", "ctrl+j", "ctrl+m", "ctrl+z", "ctrl+c"}
 
 def pane_keys(panes) -> list[Binding]:
     """1, 2, 3 …: one number key per pane, in the registry's order (the palette has them all)."""
-    return [Binding(str(number), f"show('{pane.name}')", pane.title, id=f"show-{pane.name}",
+    return [Binding(str(number), f"show('{pane.name}')", pane.key_label or pane.title, id=f"show-{pane.name}",
                     tooltip=pane.description) for number, pane in enumerate(panes, 1) if number <= 9]
 
 

@@ -37,4 +37,4 @@ class StoreReader:
             return None
         self._version, self._view, self._last = version, view, now
         reader = RunScreen if view.pane == "run" else by_name(view.pane)
-        return reader.read(self.db, view, self._memos.setdefault(view.pane, {}))
+        return reader.read(self.db, view, self._memos.setdefault(view.pane, {"workspace": self.workspace}))

@@ -55,7 +55,8 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
             await wait_until(pilot, lambda: cell(app, "overview-table", "baseline", "state") == "cancelled",
                              what="the overview")
             assert cell(app, "overview-table", "mipro", "state") == "succeeded"
-            assert cell(app, "overview-table", "finetune", "state") == "not built yet"
+            assert cell(app, "overview-table", "finetune", "state") == "never run"
+            assert cell(app, "overview-table", "validation", "state") == "not built yet"
 
             await pilot.press("2")
             await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 4, what="runs")
@@ -374,7 +375,7 @@ def test_cli_progress_and_run_summary_say_what_each_stage_counts(recorded):
     from po_console import render
 
     for stage, label in [("baseline", "evaluating"), ("mipro", "evaluations"), ("teacher", "accepted"),
-                         ("finetune", "working")]:
+                         ("finetune", "steps"), ("validation", "working")]:
         progress = render.RunProgress(Console(file=io.StringIO()), stage=stage)
         with progress:
             progress.update(0, 6)

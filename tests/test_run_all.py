@@ -30,6 +30,14 @@ provider = "fake"
 max_records = 3
 min_score = 0.8
 pool_limit = {pool}
+
+[finetune]
+max_steps = 2
+batch_size = 1
+gradient_accumulation = 1
+max_length = 2048
+eval_fraction = 0.0
+threads = 1
 """
 
 
@@ -49,7 +57,8 @@ def test_run_all_runs_each_built_stage_in_order(fake_ws):
     ws, server = fake_ws
     set_tables(ws, FAKE.format(url=server.url, pool=40))
     po("run", "all", ws=ws)
-    assert stages_and_states(ws) == [("baseline", "succeeded"), ("mipro", "succeeded"), ("teacher", "succeeded")]
+    assert stages_and_states(ws) == [("baseline", "succeeded"), ("mipro", "succeeded"), ("teacher", "succeeded"),
+                                     ("finetune", "succeeded")]
 
 
 def test_run_all_stops_at_the_first_stage_that_fails(fake_ws):
@@ -65,8 +74,8 @@ def test_run_all_detached_is_one_background_process_for_the_chain(fake_ws):
     ws, server = fake_ws
     set_tables(ws, FAKE.format(url=server.url, pool=40))
     out = json.loads(po("run", "all", "--detach", "--json", ws=ws).stdout)
-    assert out["stages"] == ["baseline", "mipro", "teacher"]
-    wait_for(lambda: [s for _, s in stages_and_states(ws)] == ["succeeded"] * 3, timeout=240, what="the chain")
+    assert out["stages"] == ["baseline", "mipro", "teacher", "finetune"]
+    wait_for(lambda: [s for _, s in stages_and_states(ws)] == ["succeeded"] * 4, timeout=300, what="the chain")
     log = (ws / "artifacts" / "pipeline.log").read_text()
     assert "starting baseline" in log and "(teacher): succeeded" in log
     runs = read.list_runs(open_db(ws / "state.db", readonly=True))

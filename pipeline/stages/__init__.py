@@ -15,9 +15,9 @@ from importlib import import_module, metadata
 from pipeline.stages.base import Stage
 
 ENTRY_POINT_GROUP = "po_console.stages"
-BUILT_IN = ("pipeline.stages.baseline", "pipeline.stages.mipro", "pipeline.stages.teacher")
+BUILT_IN = ("pipeline.stages.baseline", "pipeline.stages.mipro", "pipeline.stages.teacher", "pipeline.stages.finetune")
 # Stages of the pipeline not built yet, shown in the overview in their place (name, title, order).
-PLANNED = (("finetune", "LoRA fine-tune", 40), ("validation", "Validation", 50), ("integration", "Integration", 60))
+PLANNED = (("validation", "Validation", 50), ("integration", "Integration", 60))
 # Names a stage cannot take: commands of `po` and `po run`, tables of po.toml, words of the console.
 RESERVED = {"all", "overview", "runs", "run", "program", "metric", "data", "providers", "console"}
 

@@ -108,11 +108,13 @@ def _bounds(metadata: list) -> str:
             low = f"> {item.gt:g}"
         elif isinstance(item, annotated_types.Le):
             high = f"{item.le:g}"
-    if low is not None and high is not None and not low.startswith(">"):
+        elif isinstance(item, annotated_types.Lt):
+            high = f"< {item.lt:g}"
+    if low is not None and high is not None and not low.startswith(">") and not high.startswith("<"):
         return f"{low}-{high}"
-    if low is not None:
-        return low if low.startswith(">") else f">= {low}"
-    return f"<= {high}" if high is not None else ""
+    parts = [low if low is None or low.startswith(">") else f">= {low}",
+             high if high is None or high.startswith("<") else f"<= {high}"]
+    return ", ".join(p for p in parts if p)
 
 
 def options(model: type[BaseModel], limit_key: str | None = None) -> list[Option]:
@@ -230,7 +232,7 @@ class Stage:
         project, judge = ws.project, ws.config.metric.judge
         return {"program_module": project.program_ref, "metric_function": project.metric_ref,
                 "fields": project.fields.to_json(), "judge": judge,
-                "judge_config": ws.config.provider(judge, key="metric.judge").model_dump() if judge else None}
+                "judge_config": ws.provider_config(judge, key="metric.judge") if judge else None}
 
     def models(self, ctx, cfg: RunConfig):
         """The program's LM (DSPy's cache in the workspace) and its price, and the metric's judge

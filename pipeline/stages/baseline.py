@@ -48,10 +48,10 @@ class BaselineStage(Stage):
     toml_real = TOML
 
     def plan(self, ws, cfg: BaselineConfig) -> BaselineRun:
-        provider = ws.config.provider(cfg.provider, key=f"{ws.config_path}: baseline.provider")
+        provider = ws.provider_config(cfg.provider, key=f"{ws.config_path}: baseline.provider")
         val = ws.resolve(ws.config.data.val)
         examples = ws.examples(val)  # refuse bad data (and a broken program or metric) now, not after model time
-        return BaselineRun(**cfg.model_dump(), **self.project_keys(ws), provider_config=provider.model_dump(),
+        return BaselineRun(**cfg.model_dump(), **self.project_keys(ws), provider_config=provider,
                            val=str(val), val_sha256=file_sha256(val),
                            examples=min(len(examples), cfg.limit or len(examples)))
 

@@ -36,7 +36,8 @@ class View:
 
 class Pane(Vertical):
     name: ClassVar[str]  # the widget id, and the binding id `show-<name>`
-    title: ClassVar[str]  # the footer label of its number key
+    title: ClassVar[str]  # its name in the palette
+    key_label: ClassVar[str | None] = None  # its number key's label in the footer, when shorter than the title
     description: ClassVar[str]  # the palette's line for it
     stage: ClassVar[str | None] = None  # the stage whose runs it shows, if any
     order: ClassVar[int] = 1000  # panes of stages follow their stage's order
@@ -50,7 +51,8 @@ class Pane(Vertical):
     @classmethod
     def read(cls, db, view: View, memo: dict) -> Any:
         """What the pane shows, read from the store (a read-only connection). `memo` is the
-        pane's own, kept between reads (rows that only grow need not be parsed again)."""
+        pane's own, kept between reads (rows that only grow need not be parsed again); it
+        starts with `workspace` (for files beside the store, like a run's log)."""
         raise NotImplementedError
 
     def show(self, payload: Any) -> None:

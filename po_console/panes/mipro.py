@@ -40,6 +40,7 @@ class MiproRunView:
 class MiproPane(Pane):
     name = "mipro"
     title = "MIPROv2"
+    key_label = "MIPRO"
     description = "MIPROv2 trials, score chart and candidates"
     stage = "mipro"
     order = 20

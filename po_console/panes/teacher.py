@@ -38,6 +38,7 @@ class TeacherRunView:
 class TeacherPane(Pane):
     name = "teacher"
     title = "Teacher"
+    key_label = "Teach"
     description = "Teacher data set: accepted / target, score histogram, rejection reasons, recent records"
     stage = "teacher"
     order = 30

@@ -104,8 +104,8 @@ class MiproStage(Stage):
         except ImportError:
             raise ConfigError("mipro: MIPROv2 needs optuna: pip install 'dspy[optuna]==3.4.1'") from None
         config = ws.config
-        provider = config.provider(cfg.provider, key="mipro.provider")
-        prompt = config.provider(cfg.prompt_provider or cfg.provider, key="mipro.prompt_provider")
+        provider = ws.provider_config(cfg.provider, key="mipro.provider")
+        prompt = ws.provider_config(cfg.prompt_provider or cfg.provider, key="mipro.prompt_provider")
         train, val = ws.resolve(config.data.train), ws.resolve(config.data.val)
         n_train = len(ws.examples(train, with_outputs=True)[: cfg.train_limit])
         n_val = len(ws.examples(val)[: cfg.val_limit])
@@ -115,8 +115,8 @@ class MiproStage(Stage):
         planned = {
             **cfg.model_dump(),
             **self.project_keys(ws),
-            "provider_config": provider.model_dump(),
-            "prompt_provider_config": prompt.model_dump(),
+            "provider_config": provider,
+            "prompt_provider_config": prompt,
             "train": str(train), "train_sha256": file_sha256(train), "train_examples": n_train,
             "val": str(val), "val_sha256": file_sha256(val), "val_examples": n_val,
         }

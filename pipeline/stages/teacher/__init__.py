@@ -117,8 +117,8 @@ class TeacherStage(Stage):
         return COMMANDS
 
     def plan(self, ws, cfg: TeacherConfig) -> TeacherRun:
-        provider = ws.config.provider(cfg.provider, key="teacher.provider")
-        temperature = cfg.temperature if cfg.temperature is not None else getattr(provider, "temperature", None)
+        provider = ws.provider_config(cfg.provider, key="teacher.provider")
+        temperature = cfg.temperature if cfg.temperature is not None else provider.get("temperature")
         if cfg.attempts_per_input > 1 and temperature == 0:
             raise ConfigError("teacher: attempts_per_input > 1 needs temperature > 0 (at 0 every attempt gives the "
                               "same answer): set teacher.temperature")
@@ -128,7 +128,7 @@ class TeacherStage(Stage):
             from pipeline.saved_programs import load_ref
 
             load_ref(ws, cfg.program)  # refuses a missing or damaged program now
-        return TeacherRun(**cfg.model_dump(), **self.project_keys(ws), provider_config=provider.model_dump(),
+        return TeacherRun(**cfg.model_dump(), **self.project_keys(ws), provider_config=provider,
                           pool=str(pool), pool_inputs=inputs, effective_temperature=temperature)
 
     def check_resumable(self, ws, cfg: TeacherRun) -> None:

@@ -1,0 +1,312 @@
+"""Fine-tune: a LoRA student trained (transformers + peft) on the teacher's accepted answers,
+each rendered as the prompt the program's adapter will send it (data.py), in a loop that
+checkpoints adapter, optimizer, scheduler, RNG and data position (train.py) and logs its
+curves and resources to the store (store.py, resources.py); the adapter is exported for
+peft, the local provider and vLLM (model.py).
+
+Unit of resume: a checkpoint. A run killed at any moment continues from its newest complete
+checkpoint at the same step with the same next batch; what the lost attempt logged after
+that step is logged again, once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pipeline.config import ConfigError, Float, Int
+from pipeline.datasets import DatasetError
+from pipeline.stages.base import Details, RunConfig, Stage, StageConfig, option
+from pipeline.stages.finetune import model as base
+from pipeline.stages.finetune import store
+from pipeline.units import duration, figure
+
+
+class FinetuneConfig(StageConfig):
+    base_model: str = option("embedded", "the base: \"embedded\" (SmolLM2, offline), a model directory, or a "
+                             "model id already in the Hugging Face cache (e.g. mistralai/Mistral-7B-Instruct-v0.3)")
+    teacher_runs: list[int] = option([], "teacher runs whose accepted records train it (default: the newest "
+                                     "succeeded teacher run)")
+    data: str | None = option(None, "a teacher data set file (po teacher export's JSONL) instead of teacher runs")
+    program: str | None = option(None, "the program whose prompts the student learns (programs/NAME; default: "
+                                 "as written)")
+    lora_r: Int = option(32, "LoRA rank", ge=1, le=512)
+    lora_alpha: Int = option(64, "LoRA alpha (the update is scaled by alpha / r)", ge=1)
+    lora_dropout: Float = option(0.05, "dropout on the LoRA input", ge=0.0, lt=1.0)
+    target_modules: list[str] = option(list(base.PROJECTIONS), "the modules LoRA adapts (all attention and MLP "
+                                       "projections)")
+    epochs: Float = option(2.0, "passes over the training records", gt=0)
+    max_steps: Int | None = option(None, "stop after this many optimizer steps (instead of epochs)", ask=True, ge=1)
+    learning_rate: Float = option(2e-4, "peak learning rate", gt=0)
+    schedule: Literal["linear", "cosine", "constant", "constant_with_warmup"] = option("linear", "learning-rate "
+                                                                                       "schedule")
+    warmup_ratio: Float = option(0.03, "share of the steps the learning rate warms up over", ge=0.0, lt=1.0)
+    batch_size: Int = option(4, "examples per forward pass", ask=True, ge=1)
+    gradient_accumulation: Int = option(4, "forward passes per optimizer step", ge=1)
+    max_grad_norm: Float = option(1.0, "gradient clipping", gt=0)
+    max_length: Int = option(1024, "tokens of prompt + answer; longer records are refused (or dropped with "
+                             "--drop-long)", ge=16)
+    drop_long: bool = option(False, "leave out the records longer than max_length instead of refusing")
+    eval_fraction: Float = option(0.1, "records held out to measure eval loss", ge=0.0, lt=1.0)
+    eval_every: Int = option(50, "evaluate every N steps (and at the end)", ge=1)
+    log_every: Int = option(1, "log the curves every N steps", ge=1)
+    checkpoint_every: Int = option(50, "checkpoint every N steps (and on cancel, and at the end)", ge=1)
+    keep_checkpoints: Int = option(3, "checkpoints kept on disk", ge=1)
+    seed: Int = option(0, "data order, split and initialisation")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "where to train (auto: a CUDA GPU when there is one)")
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = option("auto", "auto: bf16 on a GPU that has it, bf16 "
+                                                            "autocast on a CPU")
+    load_in_4bit: bool = option(False, "QLoRA: the base in 4 bits (a CUDA GPU and bitsandbytes)")
+    threads: Int | None = option(None, "torch threads on a CPU (default: torch's own)", ge=1)
+    merge: bool = option(False, "also export the merged model (base + adapter)")
+
+
+class FinetuneRun(FinetuneConfig, RunConfig):
+    base_directory: str
+    records: int
+    calls: int
+    train_examples: int
+    eval_examples: int
+    dropped_long: int
+    steps_per_epoch: int
+    total_steps: int
+    placement: str
+    sources: list[str]
+
+
+TOML_REAL = """
+[finetune]
+# base_model = "mistralai/Mistral-7B-Instruct-v0.3"   # a directory, or a model in the HF cache
+base_model = "embedded"      # SmolLM2-135M (offline); see the README for a GPU box
+lora_r = 32
+lora_alpha = 64
+epochs = 2
+batch_size = 4
+gradient_accumulation = 4
+max_length = 1024
+checkpoint_every = 50
+"""
+
+# The embedded model on this CPU: ~1.5 s a step at batch 1 (field-notes); the demo's six
+# teacher records train for 12 steps, a checkpoint every 4.
+TOML_DEMO = """
+[finetune]
+# Demo settings: a few steps on the embedded model, on the demo's teacher records.
+# A GPU box: base_model = "mistralai/Mistral-7B-Instruct-v0.3", epochs = 2, batch_size = 4.
+base_model = "embedded"
+lora_r = 32
+lora_alpha = 64
+max_steps = 12
+batch_size = 1
+gradient_accumulation = 1
+max_length = 2048             # a PO prompt and its answer: 700-1,300 tokens
+eval_fraction = 0.2
+eval_every = 4
+checkpoint_every = 4
+"""
+
+
+class FinetuneStage(Stage):
+    name = "finetune"
+    title = "LoRA fine-tune"
+    short_title = "Fine-tune"
+    Config = FinetuneConfig
+    RunConfig = FinetuneRun
+    order = 40
+    progress_label = "steps"
+    toml_real = TOML_REAL
+    toml_demo = TOML_DEMO
+    migrations = store.MIGRATIONS
+
+    def plan(self, ws, cfg: FinetuneConfig) -> FinetuneRun:
+        """Everything checked before any training: records, the base model, the rendering and the
+        lengths, the eval split, the device."""
+        from pipeline.stages.finetune.train import Settings, plan_steps
+
+        place = base.placement(cfg.device, cfg.dtype)
+        records, sources = self.records(ws, cfg)
+        examples, long = self.examples(ws, cfg, records)
+        if long and not cfg.drop_long:
+            raise ConfigError(f"finetune: {long} of {len(examples) + long} calls would be cut at {cfg.max_length} "
+                              "tokens: raise max_length or drop them with --drop-long")
+        from pipeline.stages.finetune.data import split
+
+        train, held = split(examples, cfg.eval_fraction, cfg.seed)
+        if not train:
+            raise ConfigError("finetune: no training examples left (every record held out or too long)")
+        per_epoch, total = plan_steps(len(train), self.settings(cfg, Settings))
+        return FinetuneRun(**cfg.model_dump(), **self.project_keys(ws), base_directory=base.base_directory(cfg.base_model),
+                           records=len(records), calls=len(examples) + long, train_examples=len(train),
+                           eval_examples=len(held), dropped_long=long, steps_per_epoch=per_epoch, total_steps=total,
+                           placement=place.label, sources=sources)
+
+    @staticmethod
+    def settings(cfg, cls):
+        return cls(cfg.epochs, cfg.max_steps, cfg.learning_rate, cfg.schedule, cfg.warmup_ratio, cfg.batch_size,
+                   cfg.gradient_accumulation, cfg.max_grad_norm, cfg.seed, cfg.log_every, cfg.eval_every,
+                   cfg.checkpoint_every, cfg.keep_checkpoints)
+
+    def records(self, ws, cfg: FinetuneConfig) -> tuple[list[dict], list[str]]:
+        """The accepted teacher records it trains on, and where they come from."""
+        from pipeline.stages.finetune.data import read_jsonl
+        from state import read
+
+        if cfg.data:
+            path = ws.resolve(cfg.data)
+            records = read_jsonl(path)
+            sources = [str(path)]
+        else:
+            db = ws.db(readonly=True)
+            run_ids = cfg.teacher_runs or [r.id for r in read.list_runs(db, stage="teacher", limit=500)
+                                          if r.state == "succeeded"][:1]
+            if not run_ids:
+                raise ConfigError("finetune: no succeeded teacher run to train on: run `po run teacher` first, or "
+                                  "name teacher_runs / data in [finetune]")
+            records = []
+            for run_id in run_ids:
+                run = read.get_run(db, run_id)
+                if run is None or run.stage != "teacher":
+                    raise ConfigError(f"finetune.teacher_runs: run {run_id} is not a teacher run (see `po runs`)")
+                records += [{"id": f"{run_id}/{r.example_id}", "inputs": r.inputs, "outputs": r.outputs,
+                             "trace": r.trace} for r in read.teacher_records(db, run_id, accepted_only=True)]
+            sources = [f"teacher run {run_id}" for run_id in run_ids]
+        if not records:
+            raise DatasetError(f"finetune: no accepted records in {', '.join(sources)}")
+        return records, sources
+
+    def examples(self, ws, cfg, records: list[dict]):
+        """(the rendered calls within max_length, how many are longer)."""
+        from pipeline.saved_programs import load_ref
+        from pipeline.stages.finetune.data import calls_from_records, render
+
+        program, _ = load_ref(ws, cfg.program or "baseline")
+        tokenizer = base.load_tokenizer(base.base_directory(cfg.base_model))
+        calls = calls_from_records(records, [name for name, _ in program.named_predictors()])
+        rendered = [render(call, program, tokenizer) for call in calls]
+        kept = [e for e in rendered if len(e.input_ids) <= cfg.max_length]
+        return kept, len(rendered) - len(kept)
+
+    def run(self, ctx, cfg: FinetuneRun) -> dict:
+        import torch
+
+        from pipeline.runner import RunCancelled
+        from pipeline.stages.finetune import train as loop
+        from pipeline.stages.finetune.data import split
+        from pipeline.stages.finetune.resources import Sampler
+
+        ws = ctx.workspace
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        place = base.placement(cfg.device, cfg.dtype)
+        records, _ = self.records(ws, cfg)
+        examples, _ = self.examples(ws, cfg, records)
+        train, held = split(examples, cfg.eval_fraction, cfg.seed)
+        tokenizer = base.load_tokenizer(cfg.base_directory)
+        torch.manual_seed(cfg.seed)  # the LoRA's initial weights: the same seed, the same student
+        model = base.load_for_training(cfg.base_directory, place, {"r": cfg.lora_r, "alpha": cfg.lora_alpha,
+                                       "dropout": cfg.lora_dropout, "target_modules": cfg.target_modules},
+                                       cfg.load_in_4bit)
+        checkpoints = loop.Checkpoints(ctx.run_dir / "checkpoints", cfg.keep_checkpoints)
+        complete = checkpoints.complete()
+        resume = complete[-1] if complete else None
+        if resume is not None:
+            store.forget_after(ctx.db, ctx.run.id, int(resume.name.split("-")[1]))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        ctx.log.info("fine-tune %s on %s: %s train / %s eval examples, %s steps, LoRA r=%s alpha=%s (%s trainable "
+                     "parameters)", cfg.base_model, place.label, len(train), len(held), cfg.total_steps, cfg.lora_r,
+                     cfg.lora_alpha, f"{trainable:,}")
+        sampler = Sampler()
+
+        def on_log(point: loop.Logged) -> None:
+            store.put_point(ctx.db, ctx.run.id, point)
+            if point.kind == "train":
+                ctx.progress(point.step, cfg.total_steps, f"loss {point.loss:.4f}")
+                ctx.log.info("step %s/%s: loss %.4f, lr %.2e, %.1f tokens/s", point.step, cfg.total_steps,
+                             point.loss, point.learning_rate, point.tokens_per_s or 0)
+            else:
+                ctx.log.info("step %s: eval loss %.4f", point.step, point.loss)
+            self._sync_checkpoints(ctx, checkpoints)
+
+        run = loop.Loop(model, tokenizer, train, held, self.settings(cfg, loop.Settings), checkpoints,
+                        torch.device(place.device), place.autocast, on_log, ctx.cancel_requested_now,
+                        sampler.sample, log=ctx.log.info)
+        position = loop.run_loop(run, resume)
+        self._sync_checkpoints(ctx, checkpoints)
+        if position.step < cfg.total_steps:
+            raise RunCancelled(self._summary(ctx, cfg, position, []))
+        files = base.export(model, tokenizer, ctx.run_dir / "adapter", ctx.run_dir / "merged" if cfg.merge else None)
+        for path in files:
+            ctx.add_artifact(path, "adapter" if path.parent.name == "adapter" else "merged")
+        return self._summary(ctx, cfg, position, files)
+
+    def _sync_checkpoints(self, ctx, checkpoints) -> None:
+        import json
+
+        kept = []
+        losses = {p.step: p.loss for p in store.points(ctx.db, ctx.run.id, "train")}
+        for path in checkpoints.complete():
+            step = json.loads((path / "state.json").read_text())["position"]["step"]
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            kept.append((step, str(path.relative_to(ctx.workspace.root)), losses.get(step), size))
+        store.sync_checkpoints(ctx.db, ctx.run.id, kept)
+
+    def _summary(self, ctx, cfg: FinetuneRun, position, files) -> dict:
+        train = store.points(ctx.db, ctx.run.id, "train")
+        evals = store.points(ctx.db, ctx.run.id, "eval")
+        adapter = ctx.run_dir / "adapter"
+        return {"steps": position.step, "total_steps": cfg.total_steps, "epochs": position.epoch,
+                "first_loss": train[0].loss if train else None, "final_loss": train[-1].loss if train else None,
+                "eval_loss": evals[-1].loss if evals else None, "tokens": position.tokens,
+                "placement": cfg.placement, "base_model": cfg.base_model,
+                "adapter": str(adapter.relative_to(ctx.workspace.root)) if files else None,
+                "merged": cfg.merge and bool(files)}
+
+    def headline(self, summary: dict | None) -> str:
+        if not summary or summary.get("final_loss") is None:
+            return ""
+        text = f"loss {summary['first_loss']:.3f} → {summary['final_loss']:.3f}"
+        if summary.get("eval_loss") is not None:
+            text += f", eval {summary['eval_loss']:.3f}"
+        return text + f" after {summary['steps']} steps"
+
+    def summary_rows(self, summary: dict) -> list[tuple[str, str]]:
+        rows = [("steps", f"{summary['steps']} of {summary['total_steps']}"),
+                ("train loss first → last", f"{figure(summary.get('first_loss'))} → {figure(summary.get('final_loss'))}"),
+                ("eval loss", figure(summary.get("eval_loss"))), ("tokens seen", f"{summary.get('tokens', 0):,}"),
+                ("base model", summary.get("base_model") or "-"), ("trained on", summary.get("placement") or "-")]
+        if summary.get("adapter"):
+            rows.append(("adapter (peft)", summary["adapter"]))
+        return rows
+
+    def plan_lines(self, config: dict) -> list[str]:
+        per = f"{config['steps_per_epoch']} steps an epoch" if not config.get("max_steps") else "max_steps"
+        lines = [f"fine-tune plan: {config['records']} records, {config['calls']} calls → {config['train_examples']} "
+                 f"train / {config['eval_examples']} eval examples; {config['total_steps']} steps ({per}), batch "
+                 f"{config['batch_size']} × {config['gradient_accumulation']}, on {config['placement']}"]
+        if config.get("dropped_long"):
+            lines.append(f"  {config['dropped_long']} calls longer than {config['max_length']} tokens left out")
+        return lines
+
+    def details(self, db, run) -> Details:
+        points = store.points(db, run.id, "train")
+        evals = store.points(db, run.id, "eval")
+        kept = store.checkpoints(db, run.id)
+        lines = []
+        if points:
+            last = points[-1]
+            lines.append(f"step {last.step}/{run.total or '?'} · loss {last.loss:.4f} · lr {last.learning_rate:.2e}"
+                         + (f" · {last.tokens_per_s:,.0f} tokens/s" if last.tokens_per_s else "")
+                         + (f" · ETA {duration(last.eta_s)}" if last.eta_s and run.status == "running" else ""))
+        if evals:
+            lines.append(f"eval loss {evals[-1].loss:.4f} at step {evals[-1].step}")
+        if kept:
+            lines.append("checkpoints: " + ", ".join(f"step {c.step}" for c in kept))
+        return Details({"finetune": {"points": len(points), "last": points[-1].__dict__ if points else None,
+                                     "evals": [e.__dict__ for e in evals],
+                                     "checkpoints": [c.__dict__ for c in kept]}}, lines)
+
+    def eta(self, db, run):
+        points = store.points(db, run.id, "train")
+        return (points[-1].eta_s, None) if points and points[-1].eta_s is not None else None
+
+
+STAGE = FinetuneStage()

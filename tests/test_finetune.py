@@ -1,0 +1,277 @@
+"""The fine-tune stage on CPU: a tiny random Mistral-architecture model trains on teacher
+records rendered exactly as the student will be prompted, logs its curves, checkpoints, and
+after `kill -9` resumes at the same step with the same next batch (the curve equals an
+uninterrupted run's, no step twice); the adapter exports, reloads with peft, and merged
+equals base + adapter; one real run on the embedded SmolLM2 answers through the local
+provider; bad inputs fail before any training, in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from pipeline.workspace import init_workspace
+from state import read
+from state.db import open_db
+from tests.conftest import po, set_tables, wait_for
+from tests.console_fixtures import record_teacher
+from tests.tiny_model import build_tiny_mistral
+
+TINY = """
+[finetune]
+base_model = "{base}"
+lora_r = 8
+lora_alpha = 16
+max_steps = {steps}
+batch_size = 1
+gradient_accumulation = 1
+eval_fraction = 0.2
+eval_every = 10
+checkpoint_every = {every}
+keep_checkpoints = 2
+threads = 1
+merge = {merge}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return build_tiny_mistral(tmp_path_factory.mktemp("tiny") / "mistral")
+
+
+def teacher_ws(root: Path, tiny: Path, steps: int = 30, every: int = 10, merge: bool = False) -> Path:
+    """A demo workspace whose teacher run accepted six records (the console fixtures' run)."""
+    ws = init_workspace(root, demo=True)
+    record_teacher(ws)
+    set_tables(ws.root, TINY.format(base=tiny, steps=steps, every=every, merge=str(merge).lower()))
+    return ws.root
+
+
+def curve(ws: Path, run_id: int) -> list[tuple[int, float]]:
+    from pipeline.stages.finetune import store
+
+    return [(p.step, p.loss) for p in store.points(open_db(ws / "state.db", readonly=True), run_id, "train")]
+
+
+def test_a_fine_tune_trains_logs_checkpoints_and_exports_an_adapter_that_reloads(tmp_path, tiny):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=12, every=5, merge=True)
+    run = json.loads(po("run", "finetune", "--json", ws=ws).stdout)
+    assert run["state"] == "succeeded", run["error"]
+    assert [step for step, _ in curve(ws, run["id"])] == list(range(1, 13))
+    s = run["summary"]
+    assert s["steps"] == 12 and s["eval_loss"] is not None and s["adapter"] == f"artifacts/{run['id']}/adapter"
+    artifacts = json.loads(po("status", str(run["id"]), "--json", ws=ws).stdout)
+    paths = {a["path"]: a for a in artifacts["artifacts"]}
+    adapter = ws / "artifacts" / str(run["id"]) / "adapter"
+    assert f"artifacts/{run['id']}/adapter/adapter_model.safetensors" in paths  # with its sha256
+    assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 8
+    checkpoints = artifacts["finetune"]["checkpoints"]
+    assert [c["step"] for c in checkpoints] == [10, 12]  # every 5, the last, two kept
+    assert all(c["path"].startswith(f"artifacts/{run['id']}/checkpoints/step-") for c in checkpoints)
+
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    base = AutoModelForCausalLM.from_pretrained(tiny)
+    with_adapter = PeftModel.from_pretrained(base, adapter).eval()
+    merged = AutoModelForCausalLM.from_pretrained(ws / "artifacts" / str(run["id"]) / "merged").eval()
+    generate = lambda m: m.generate(ids, max_new_tokens=8, do_sample=False, pad_token_id=0)[0].tolist()  # noqa: E731
+    assert generate(with_adapter) == generate(merged)
+
+
+def test_kill_9_mid_training_resumes_at_the_same_step_with_the_same_next_batch(tmp_path, tiny):
+    straight = teacher_ws(tmp_path / "straight", tiny, steps=60, every=10)
+    whole = json.loads(po("run", "finetune", "--json", ws=straight).stdout)
+    assert whole["state"] == "succeeded"
+
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=60, every=10)
+    run_id = json.loads(po("run", "finetune", "--detach", "--json", ws=ws).stdout)["run_id"]
+    checkpoints = ws / "artifacts" / str(run_id) / "checkpoints"
+    wait_for(lambda: (checkpoints / "step-000020" / "state.json").exists(), timeout=180, what="checkpoint 20")
+    db = open_db(ws / "state.db", readonly=True)
+    os.kill(read.get_run(db, run_id).pid, signal.SIGKILL)
+    wait_for(lambda: read.get_run(db, run_id).status == "stale", timeout=20, what="stale")
+    logged_before = curve(ws, run_id)
+    assert logged_before and logged_before[-1][0] < 60
+
+    po("resume", str(run_id), ws=ws)
+    assert read.get_run(db, run_id).state == "succeeded"
+    resumed = curve(ws, run_id)
+    assert [step for step, _ in resumed] == list(range(1, 61))  # every step once: none repeated, none lost
+    for (step, loss), (_, expected) in zip(resumed, curve(straight, whole["id"])):
+        assert loss == pytest.approx(expected, abs=1e-5), step  # the same batches, in the same order
+    log = (ws / "artifacts" / str(run_id) / "run.log").read_text()
+    assert "resumed from step-0000" in log
+
+
+def test_a_truncated_checkpoint_is_skipped_for_the_one_before(tmp_path):
+    from pipeline.stages.finetune.train import Checkpoints
+
+    checkpoints = Checkpoints(tmp_path, keep=3)
+    for step, files in ((10, {"adapter/a.bin": 4}), (20, {"adapter/a.bin": 4})):
+        path = tmp_path / f"step-{step:06d}"
+        (path / "adapter").mkdir(parents=True)
+        (path / "adapter" / "a.bin").write_bytes(b"good")
+        (path / "state.json").write_text(json.dumps({"position": {"step": step}, "files": files}))
+    (tmp_path / "step-000020" / "adapter" / "a.bin").write_bytes(b"go")  # cut short by a full disk
+    (tmp_path / "step-000030.tmp").mkdir()  # a checkpoint being written when the process died
+    assert [p.name for p in checkpoints.complete()] == ["step-000010"]
+
+
+def test_the_training_text_is_the_inference_prompt_then_the_answer_with_the_prompt_masked():
+    import dspy
+    from transformers import AutoTokenizer
+
+    from pipeline.product_owner import ProductOwnerProgram
+    from pipeline.providers.local_model import ensure_converted
+    from pipeline.stages.finetune.data import IGNORE, Call, render
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_converted()[0])
+    program = ProductOwnerProgram()
+    inputs = {"concept": "A shared calendar for clinics.", "requirements_yaml": "requirements:\n  - id: CLIN-1\n",
+              "existing_vision": ""}
+    outputs = {"product_vision": "For nurses (CLIN-1).", "product_owner_review": "Verdict: Approved"}
+    example = render(Call("r1", "generate", inputs, outputs), program, tokenizer)
+
+    # What the local provider sends for this call: the ChatAdapter's messages through the chat template.
+    messages = dspy.ChatAdapter().format(program.generate.signature, demos=[], inputs=inputs)
+    sent = tokenizer(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
+                     add_special_tokens=False)["input_ids"]
+    assert example.input_ids[:len(sent)] == sent
+    assert example.labels[:len(sent)] == [IGNORE] * len(sent)  # the prompt: not learned, token by token
+    answer = example.input_ids[len(sent):]
+    assert example.labels[len(sent):] == answer  # the answer: every token learned
+    text = tokenizer.decode(answer)
+    assert text.startswith("[[ ## product_vision ## ]]\nFor nurses (CLIN-1).") and "[[ ## completed ## ]]" in text
+    assert answer[-2:] == tokenizer("<|im_end|>\n", add_special_tokens=False)["input_ids"]  # stops where it should
+
+
+@pytest.mark.parametrize("change, message", [
+    ("max_length = 100", "6 of 6 calls would be cut at 100 tokens: raise max_length or drop them with --drop-long"),
+    ('base_model = "nobody/no-such-model"', "finetune.base_model: 'nobody/no-such-model' is neither a directory nor "
+                                            "a model in the Hugging Face cache"),
+    ("eval_fraction = 0.95", "6 records are too few for an eval split of 0.95"),
+    ('device = "cuda"', "finetune.device = \"cuda\" but no CUDA GPU is visible here"),
+])
+def test_bad_inputs_fail_before_any_training_in_one_line(tmp_path, tiny, change, message):
+    ws = teacher_ws(tmp_path / "ws", tiny)
+    key = change.split(" = ")[0]
+    lines = [line for line in (ws / "po.toml").read_text().splitlines() if not line.startswith(f"{key} = ")]
+    at = lines.index("[finetune]") + 1
+    (ws / "po.toml").write_text("\n".join(lines[:at] + [change] + lines[at:]) + "\n")
+    proc = po("run", "finetune", ws=ws, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert read.list_runs(open_db(ws / "state.db", readonly=True), stage="finetune") == []
+
+
+def test_without_accepted_records_it_says_to_run_the_teacher_first(tmp_path, tiny):
+    ws = init_workspace(tmp_path / "ws", demo=True).root
+    set_tables(ws, TINY.format(base=tiny, steps=5, every=5, merge="false"))
+    proc = po("run", "finetune", ws=ws, check=False)
+    assert proc.returncode == 2 and "no succeeded teacher run to train on: run `po run teacher` first" in proc.stderr
+
+
+def test_the_embedded_model_trains_a_student_that_answers_through_the_local_provider(tmp_path):
+    ws = init_workspace(tmp_path / "ws", demo=True)
+    record_teacher(ws)
+    set_tables(ws.root, """
+[finetune]
+base_model = "embedded"
+lora_r = 32
+lora_alpha = 64
+max_steps = 2
+batch_size = 1
+gradient_accumulation = 1
+eval_fraction = 0.2
+checkpoint_every = 2
+threads = 1
+""")
+    run = json.loads(po("run", "finetune", "--json", ws=ws.root).stdout)
+    assert run["state"] == "succeeded", run["error"]
+    adapter = run["summary"]["adapter"]
+    assert json.loads((ws.root / adapter / "adapter_config.json").read_text())["lora_alpha"] == 64
+    set_tables(ws.root, f"""
+[providers.student]
+kind = "local"
+adapter = "{adapter}"
+threads = 1
+[providers.student.max_chars]
+product_vision = 120
+product_owner_review = 80
+
+[baseline]
+provider = "student"
+""")
+    answered = json.loads(po("run", "baseline", "--limit", "1", "--json", ws=ws.root).stdout)
+    assert answered["state"] == "succeeded", answered["error"]
+    assert "+lora@" in answered["summary"]["model"]  # the student's answers never share the base's cache entries
+
+
+def test_the_console_shows_the_curves_checkpoints_resources_and_log_of_a_run(tmp_path, tiny):
+    import asyncio
+
+    from pipeline.workspace import locate
+    from po_console.app import POConsole
+    from tests.test_console import wait_until
+
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=12, every=5)
+    run_id = json.loads(po("run", "finetune", "--json", ws=ws).stdout)["id"]
+
+    async def story():
+        app = POConsole(locate(ws), refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("6")
+            summary = lambda: str(app.query_one("#finetune-summary").render())  # noqa: E731
+            await wait_until(pilot, lambda: f"Fine-tune run {run_id} · succeeded" in summary(), what="the run")
+            assert "step 12/12 ████████████████████ · succeeded" in summary() and "tokens/s" in summary()
+            chart = str(app.query_one("#finetune-chart").render()).splitlines()
+            assert chart[0].startswith("loss  · train  ● eval") and "steps 1–12" in chart[0]
+            assert chart[-1].startswith("    lr│") and "·" in "".join(chart) and "●" in "".join(chart[1:])
+            checkpoints = str(app.query_one("#finetune-checkpoints").render()).splitlines()
+            assert [line.split()[1] for line in checkpoints[1:]] == ["10", "12"]
+            assert "CPU" in str(app.query_one("#finetune-resources").render())
+            assert f"run {run_id} succeeded" in str(app.query_one("#finetune-log").render())
+
+    asyncio.run(story())
+
+
+def test_a_fine_tune_is_launched_cancelled_and_resumed_from_its_pane(tmp_path, tiny):
+    import asyncio
+
+    from pipeline.workspace import locate
+    from po_console.app import POConsole
+    from po_console.screens import LaunchScreen
+    from tests.test_console import wait_until
+
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=12, every=10)
+    workspace = locate(ws)
+    db = open_db(ws / "state.db", readonly=True)
+
+    async def story():
+        app = POConsole(workspace, refresh_s=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("6", "l")
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), what="the launch dialog")
+            assert (app.screen.query_one("#max_steps").value, app.screen.query_one("#batch_size").value) == ("12", "1")
+            app.screen.query_one("#max_steps").value = "80"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: read.list_runs(db, stage="finetune"), what="the launch")
+            run_id = read.list_runs(db, stage="finetune")[0].id
+            await wait_until(pilot, lambda: len(curve(ws, run_id)) >= 3, timeout=120, what="three steps")
+            await pilot.press("c", "y")
+            await wait_until(pilot, lambda: read.get_run(db, run_id).state == "cancelled", timeout=60, what="cancel")
+            stopped = curve(ws, run_id)[-1][0]
+            assert stopped < 80 and (ws / "artifacts" / str(run_id) / "checkpoints" / f"step-{stopped:06d}").exists()
+            await pilot.press("r")  # from the checkpoint the cancel wrote: no step lost, none repeated
+            await wait_until(pilot, lambda: read.get_run(db, run_id).state == "succeeded", timeout=240,
+                             what="the resumed run")
+            assert [step for step, _ in curve(ws, run_id)] == list(range(1, 81))
+
+    asyncio.run(story())
