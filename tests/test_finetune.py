@@ -275,3 +275,25 @@ def test_a_fine_tune_is_launched_cancelled_and_resumed_from_its_pane(tmp_path, t
             assert [step for step, _ in curve(ws, run_id)] == list(range(1, 81))
 
     asyncio.run(story())
+
+
+def test_two_training_processes_under_torchrun_on_gloo_train_one_student(tmp_path, tiny):
+    from pipeline.stages.finetune import store
+
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=10, every=5)
+    set_tables(ws, TINY.format(base=tiny, steps=10, every=5, merge="false") + "processes = 2\n")
+    run = json.loads(po("run", "finetune", "--json", ws=ws).stdout)
+    assert run["state"] == "succeeded", run["error"]
+    db = open_db(ws / "state.db", readonly=True)
+    assert store.ranks(db, run["id"])[0][:2] == (0, 10) and store.ranks(db, run["id"])[1][:2] == (1, 10)  # both seen
+    assert [step for step, _ in curve(ws, run["id"])] == list(range(1, 11))  # rank 0 logs, once a step
+    assert (ws / "artifacts" / str(run["id"]) / "adapter" / "adapter_model.safetensors").exists()
+    log = (ws / "artifacts" / str(run["id"]) / "run.log").read_text()
+    assert "× 2 processes" in log and "rank 0 of 2 stopped at step 10" in log
+
+
+def test_accelerate_on_cpus_is_refused_with_what_to_use_instead(tmp_path, tiny):
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=10, every=5)
+    set_tables(ws, TINY.format(base=tiny, steps=10, every=5, merge="false") + 'processes = 2\nlauncher = "accelerate"\n')
+    proc = po("run", "finetune", ws=ws, check=False)
+    assert proc.returncode == 2 and 'on CPUs use launcher = "torchrun"' in proc.stderr

@@ -58,6 +58,11 @@ class FinetuneConfig(StageConfig):
     load_in_4bit: bool = option(False, "QLoRA: the base in 4 bits (a CUDA GPU and bitsandbytes)")
     threads: Int | None = option(None, "torch threads on a CPU (default: torch's own)", ge=1)
     merge: bool = option(False, "also export the merged model (base + adapter)")
+    processes: Int = option(1, "training processes: more than one trains data-parallel (one per GPU, or gloo "
+                            "on CPUs)", ge=1, le=64)
+    launcher: Literal["torchrun", "accelerate"] = option("torchrun", "what starts several processes")
+    accelerate_config: str | None = option(None, "an accelerate config file (FSDP, DeepSpeed) for "
+                                           "launcher = \"accelerate\"")
 
 
 class FinetuneRun(FinetuneConfig, RunConfig):
@@ -123,6 +128,9 @@ class FinetuneStage(Stage):
         from pipeline.stages.finetune.train import Settings, plan_steps
 
         place = base.placement(cfg.device, cfg.dtype)
+        if cfg.processes > 1 and cfg.launcher == "accelerate" and place.device == "cpu":
+            raise ConfigError("finetune: accelerate starts several CPU processes only through MPI (mpirun); on CPUs "
+                              "use launcher = \"torchrun\" (the same DDP, gloo)")
         records, sources = self.records(ws, cfg)
         examples, long = self.examples(ws, cfg, records)
         if long and not cfg.drop_long:
@@ -133,7 +141,7 @@ class FinetuneStage(Stage):
         train, held = split(examples, cfg.eval_fraction, cfg.seed)
         if not train:
             raise ConfigError("finetune: no training examples left (every record held out or too long)")
-        per_epoch, total = plan_steps(len(train), self.settings(cfg, Settings))
+        per_epoch, total = plan_steps(len(train), self.settings(cfg, Settings), cfg.processes)
         return FinetuneRun(**cfg.model_dump(), **self.project_keys(ws), base_directory=base.base_directory(cfg.base_model),
                            records=len(records), calls=len(examples) + long, train_examples=len(train),
                            eval_examples=len(held), dropped_long=long, steps_per_epoch=per_epoch, total_steps=total,
@@ -186,68 +194,21 @@ class FinetuneStage(Stage):
         return kept, len(rendered) - len(kept)
 
     def run(self, ctx, cfg: FinetuneRun) -> dict:
-        import torch
-
         from pipeline.runner import RunCancelled
-        from pipeline.stages.finetune import train as loop
-        from pipeline.stages.finetune.data import split
-        from pipeline.stages.finetune.resources import Sampler
+        from pipeline.stages.finetune.session import Session, train
 
-        ws = ctx.workspace
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        place = base.placement(cfg.device, cfg.dtype)
-        records, _ = self.records(ws, cfg)
-        examples, _ = self.examples(ws, cfg, records)
-        train, held = split(examples, cfg.eval_fraction, cfg.seed)
-        tokenizer = base.load_tokenizer(cfg.base_directory)
-        torch.manual_seed(cfg.seed)  # the LoRA's initial weights: the same seed, the same student
-        model = base.load_for_training(cfg.base_directory, place, {"r": cfg.lora_r, "alpha": cfg.lora_alpha,
-                                       "dropout": cfg.lora_dropout, "target_modules": cfg.target_modules},
-                                       cfg.load_in_4bit)
-        checkpoints = loop.Checkpoints(ctx.run_dir / "checkpoints", cfg.keep_checkpoints)
-        complete = checkpoints.complete()
-        resume = complete[-1] if complete else None
-        if resume is not None:
-            store.forget_after(ctx.db, ctx.run.id, int(resume.name.split("-")[1]))
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        ctx.log.info("fine-tune %s on %s: %s train / %s eval examples, %s steps, LoRA r=%s alpha=%s (%s trainable "
-                     "parameters)", cfg.base_model, place.label, len(train), len(held), cfg.total_steps, cfg.lora_r,
-                     cfg.lora_alpha, f"{trainable:,}")
-        sampler = Sampler()
+        if cfg.processes > 1:
+            from pipeline.stages.finetune.launch import train_in_processes
 
-        def on_log(point: loop.Logged) -> None:
-            store.put_point(ctx.db, ctx.run.id, point)
-            if point.kind == "train":
-                ctx.progress(point.step, cfg.total_steps, f"loss {point.loss:.4f}")
-                ctx.log.info("step %s/%s: loss %.4f, lr %.2e, %.1f tokens/s", point.step, cfg.total_steps,
-                             point.loss, point.learning_rate, point.tokens_per_s or 0)
-            else:
-                ctx.log.info("step %s: eval loss %.4f", point.step, point.loss)
-            self._sync_checkpoints(ctx, checkpoints)
-
-        run = loop.Loop(model, tokenizer, train, held, self.settings(cfg, loop.Settings), checkpoints,
-                        torch.device(place.device), place.autocast, on_log, ctx.cancel_requested_now,
-                        sampler.sample, log=ctx.log.info)
-        position = loop.run_loop(run, resume)
-        self._sync_checkpoints(ctx, checkpoints)
+            position, files = train_in_processes(ctx, cfg)
+        else:
+            position, files = train(Session(ctx.workspace, ctx.db, ctx.run.id, ctx.run_dir, cfg, ctx.log.info,
+                                            ctx.cancel_requested_now, ctx.progress))
         if position.step < cfg.total_steps:
             raise RunCancelled(self._summary(ctx, cfg, position, []))
-        files = base.export(model, tokenizer, ctx.run_dir / "adapter", ctx.run_dir / "merged" if cfg.merge else None)
         for path in files:
             ctx.add_artifact(path, "adapter" if path.parent.name == "adapter" else "merged")
         return self._summary(ctx, cfg, position, files)
-
-    def _sync_checkpoints(self, ctx, checkpoints) -> None:
-        import json
-
-        kept = []
-        losses = {p.step: p.loss for p in store.points(ctx.db, ctx.run.id, "train")}
-        for path in checkpoints.complete():
-            step = json.loads((path / "state.json").read_text())["position"]["step"]
-            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-            kept.append((step, str(path.relative_to(ctx.workspace.root)), losses.get(step), size))
-        store.sync_checkpoints(ctx.db, ctx.run.id, kept)
 
     def _summary(self, ctx, cfg: FinetuneRun, position, files) -> dict:
         train = store.points(ctx.db, ctx.run.id, "train")

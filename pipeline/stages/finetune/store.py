@@ -37,6 +37,17 @@ MIGRATIONS = (
         PRIMARY KEY (run_id, step)
     )
     """,
+    # Each training process's last step, so that every rank of a multi-process run is seen.
+    """
+    CREATE TABLE finetune_ranks (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        rank INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        loss REAL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (run_id, rank)
+    )
+    """,
 )
 
 
@@ -72,6 +83,18 @@ def put_point(db, run_id: int, point) -> None:
             " tokens_per_s, seconds_per_step, eta_s, resources, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, point.step, point.kind, point.epoch, point.loss, point.learning_rate, point.grad_norm,
              point.tokens_per_s, point.seconds_per_step, point.eta_s, json.dumps(point.resources), time.time()))
+
+
+def put_rank(db, run_id: int, rank: int, step: int, loss: float | None) -> None:
+    with write(db) as conn:
+        conn.execute("INSERT OR REPLACE INTO finetune_ranks (run_id, rank, step, loss, updated_at) VALUES (?, ?, ?, ?, ?)",
+                     (run_id, rank, step, loss, time.time()))
+
+
+def ranks(db, run_id: int) -> list[tuple[int, int, float | None]]:
+    """(rank, step, loss) of each training process."""
+    return [tuple(r) for r in db.execute("SELECT rank, step, loss FROM finetune_ranks WHERE run_id = ? ORDER BY rank",
+                                         [run_id]).fetchall()]
 
 
 def forget_after(db, run_id: int, step: int) -> None:

@@ -268,8 +268,9 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
         if position.step % s.log_every == 0 or position.step == total:
             elapsed = time.perf_counter() - window_started
             per_step = elapsed / window_steps
+            loss = _mean_over_ranks(sum(losses) / len(losses), loop.world)
             loop.on_log(Logged(position.step, "train", position.epoch + position.micro / max(1, len(batches)),
-                               sum(losses) / len(losses), scheduler.get_last_lr()[0], float(grad_norm),
+                               loss, scheduler.get_last_lr()[0], float(grad_norm),
                                window_tokens * loop.world / elapsed if elapsed else None, per_step,
                                per_step * (total - position.step), loop.sample_resources()))
             window_started, window_steps, window_tokens = time.perf_counter(), 0, 0
@@ -301,6 +302,18 @@ def evaluate(loop: Loop, pad: int) -> float:
             total, count = total + loss.item() * n, count + n
     model.train()
     return total / count if count else float("nan")
+
+
+def _mean_over_ranks(value: float, world: int) -> float:
+    """The loss every process saw, averaged (each rank trains on its own batches)."""
+    if world == 1:
+        return value
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(total)
+    return float(total.item()) / world
 
 
 def _out_of_memory(s: Settings, width: int) -> str:
