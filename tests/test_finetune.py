@@ -297,3 +297,26 @@ def test_accelerate_on_cpus_is_refused_with_what_to_use_instead(tmp_path, tiny):
     set_tables(ws, TINY.format(base=tiny, steps=10, every=5, merge="false") + 'processes = 2\nlauncher = "accelerate"\n')
     proc = po("run", "finetune", ws=ws, check=False)
     assert proc.returncode == 2 and 'on CPUs use launcher = "torchrun"' in proc.stderr
+
+
+def test_a_student_on_another_base_answers_through_the_local_provider(tmp_path, tiny):
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=3, every=3)
+    run = json.loads(po("run", "finetune", "--json", ws=ws).stdout)
+    set_tables(ws, f"""
+[providers.student]
+kind = "local"
+base_model = "{tiny}"
+adapter = "{run['summary']['adapter']}"
+threads = 1
+default_max_chars = 40
+[providers.student.max_chars]
+product_vision = 40
+product_owner_review = 40
+
+[baseline]
+provider = "student"
+""")
+    answered = json.loads(po("run", "baseline", "--limit", "1", "--json", ws=ws).stdout)
+    assert answered["state"] == "succeeded", answered["error"]
+    model = answered["summary"]["model"]
+    assert model.startswith("local/mistral@") and "+lora@" in model  # its own base, its own adapter, its own cache

@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 from typing import Annotated
 
@@ -32,6 +33,8 @@ Float = Annotated[float, Strict()]
 class LocalSettings(BaseModel):
     """Decoding and batching of the embedded model (`[providers.local]` in po.toml)."""
 
+    base_model: str = Field("embedded", description="\"embedded\" (SmolLM2, offline), a transformers model "
+                            "directory, or a model in the Hugging Face cache (the base a student was trained on)")
     adapter: str | None = Field(None, description="path of a LoRA adapter to serve on top of the base model")
     structured: bool = Field(True, description="constrain the output structure with a grammar")
     temperature: Float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
@@ -74,11 +77,10 @@ class LocalEngine:
 
     # -- identity ---------------------------------------------------------------------
     def model_string(self) -> str:
-        sha = local_model.file_sha256(local_model.gguf_path())[:12]
-        name = f"local/{local_model.MODEL_NAME}@{sha}"
+        base = self.settings.base_model
+        label = local_model.MODEL_NAME if base == local_model.EMBEDDED else Path(base).name or base.replace("/", "-")
+        name = f"local/{label}@{local_model.base_revision(base)}"
         if self.settings.adapter:
-            from pathlib import Path
-
             name += f"+lora@{local_model.adapter_revision(Path(self.settings.adapter))}"
         return f"{name}~{self.settings.decoding_key()}"
 
@@ -120,7 +122,7 @@ class LocalEngine:
     def _generate(self, jobs: list[_Job]) -> list[tuple[str, int, int, str]]:
         import torch
 
-        loaded = local_model.load_model(self.settings.adapter, self.settings.threads or None)
+        loaded = local_model.load_model(self.settings.adapter, self.settings.threads or None, self.settings.base_model)
         tok, model = loaded.tokenizer, loaded.model
         prompts = [tok.apply_chat_template(j.prompt_messages, tokenize=False, add_generation_prompt=True) for j in jobs]
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)

@@ -133,18 +133,56 @@ _loaded: dict[tuple, LoadedModel] = {}
 _load_lock = threading.Lock()
 
 
-def load_model(adapter_path: str | None = None, threads: int | None = None) -> LoadedModel:
-    """Load (once per process) the embedded model, optionally with a LoRA adapter on top."""
+EMBEDDED = "embedded"
+
+
+def base_directory(base_model: str) -> Path:
+    """Where a base model's weights are: the embedded model's cached copy, a transformers model
+    directory, or a model id already in the Hugging Face cache (nothing is downloaded)."""
+    from pipeline.config import ConfigError
+
+    if base_model == EMBEDDED:
+        return ensure_converted()[0]
+    path = Path(base_model).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"base_model: {path} has no config.json (not a transformers model directory)")
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(base_model, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not in the cache, or not a valid id
+        raise ConfigError(f"base_model: {base_model!r} is neither a directory nor a model in the Hugging Face cache: "
+                          f"download it first (`hf download {base_model}`) or point base_model at its directory"
+                          ) from None
+
+
+def base_revision(base_model: str) -> str:
+    """A short identity of a base model's weights, for DSPy's cache key (the embedded GGUF's sha256;
+    else a hash of the directory's config and weight files' names and sizes)."""
+    if base_model == EMBEDDED:
+        return file_sha256(gguf_path())[:12]
+    directory = base_directory(base_model)
+    digest = hashlib.sha256((directory / "config.json").read_bytes())
+    for path in sorted(directory.glob("*.safetensors")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:12]
+
+
+def load_model(adapter_path: str | None = None, threads: int | None = None, base_model: str = EMBEDDED) -> LoadedModel:
+    """Load (once per process) a base model (the embedded one by default), optionally with a
+    LoRA adapter on top."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    key = (adapter_path,)
+    key = (base_model, adapter_path)
     with _load_lock:
         if key in _loaded:
             return _loaded[key]
         if threads:
             torch.set_num_threads(threads)
-        directory, sha = ensure_converted()
+        directory, sha = base_directory(base_model), base_revision(base_model)
         device, dtype = pick_device()
         tokenizer = AutoTokenizer.from_pretrained(directory)
         tokenizer.padding_side = "left"

@@ -15,29 +15,18 @@ from pathlib import Path
 
 from pipeline.config import ConfigError
 
-EMBEDDED = "embedded"
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def base_directory(base_model: str) -> str:
-    """A directory or cached model id transformers can load, or a ConfigError saying what to do."""
-    if base_model == EMBEDDED:
-        from pipeline.providers.local_model import ensure_converted
+    """A directory or cached model id transformers can load (the local provider's rule), or a
+    ConfigError naming finetune.base_model and saying what to do."""
+    from pipeline.providers.local_model import base_directory as find
 
-        return str(ensure_converted()[0])
-    path = Path(base_model).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"finetune.base_model: {path} has no config.json (not a transformers model directory)")
-        return str(path)
     try:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(base_model, local_files_only=True)
-    except Exception:  # noqa: BLE001 - not in the cache, or not a valid id
-        raise ConfigError(f"finetune.base_model: {base_model!r} is neither a directory nor a model in the Hugging "
-                          f"Face cache: download it first (`hf download {base_model}`) or point base_model at its "
-                          "directory") from None
+        return str(find(base_model))
+    except ConfigError as exc:
+        raise ConfigError(f"finetune.{exc}") from None
 
 
 @dataclass
