@@ -320,3 +320,24 @@ provider = "student"
     assert answered["state"] == "succeeded", answered["error"]
     model = answered["summary"]["model"]
     assert model.startswith("local/mistral@") and "+lora@" in model  # its own base, its own adapter, its own cache
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint_usable(tmp_path):
+    import errno
+
+    from pipeline.stages.finetune.train import Checkpoints, Position, TrainingError
+
+    class Full:
+        def save_pretrained(self, path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    checkpoints = Checkpoints(tmp_path, keep=3)
+    good = tmp_path / "step-000010"
+    (good / "adapter").mkdir(parents=True)
+    (good / "adapter" / "a.bin").write_bytes(b"good")
+    (good / "state.json").write_text(json.dumps({"position": {"step": 10}, "files": {"adapter/a.bin": 4}}))
+    with pytest.raises(TrainingError, match=r"disk full while writing the checkpoint of step 20 .* the last good "
+                                            r"checkpoint \(step 10\) stays usable: free space, then po resume"):
+        checkpoints.save(Position(step=20), Full(), None, None, {})
+    assert [p.name for p in tmp_path.iterdir()] == ["step-000010"]  # nothing half-written left behind
+    assert [p.name for p in checkpoints.complete()] == ["step-000010"]
