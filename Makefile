@@ -9,7 +9,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 
 .PHONY: demo console test install bench clean-demo
 
-# In a terminal: the pipeline (baseline, MIPROv2, teacher data set) runs detached and you
+# In a terminal: the pipeline (baseline, MIPROv2, teacher data set, LoRA student) runs detached and you
 # watch it in the console (q leaves; the runs go on), then where each stage stands is
 # printed. Without a terminal (CI, pipes): in the foreground, stage after stage.
 PO := $(VENV)/bin/po -w $(WORKSPACE)
@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_local_model.py
 	$(PY) bench/bench_mipro.py
 	$(PY) bench/bench_teacher.py
+	$(PY) bench/bench_finetune.py
 
 clean-demo:
 	rm -rf $(WORKSPACE)
