@@ -39,6 +39,13 @@ def read_text(path: Path) -> str:
         raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSONL text: split on newlines only (str.splitlines would also split on
+    U+2028, U+2029 and U+0085, which JSON strings may hold raw)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def load_examples(path: Path, fields, *, field_map: dict[str, str] | None = None,
                   with_outputs: bool = False) -> list[Example]:
     """Read a JSONL file of examples for a program with `fields` (pipeline.project.Fields, or
@@ -49,7 +56,7 @@ def load_examples(path: Path, fields, *, field_map: dict[str, str] | None = None
     """
     inputs, outputs, optional = tuple(fields.inputs), tuple(fields.outputs), tuple(fields.optional)
     renamed = {field: key for key, field in (field_map or {}).items()}  # field -> the file's key
-    lines = read_text(path).splitlines()
+    lines = jsonl_lines(read_text(path))
     examples: list[Example] = []
     seen: dict[str, int] = {}
     required = [f for f in inputs if f not in optional] + (list(outputs) if with_outputs else [])

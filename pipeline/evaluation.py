@@ -75,6 +75,8 @@ def evaluate_one(program, example: Example, project, position: int, judge=None) 
             row.update(status="error", error=redact(f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
         finally:
             _current_calls.reset(token)
+    if prediction is None and row["status"] == "ok":
+        row.update(status="error", error="the program returned None, not a dspy.Prediction")
     if prediction is not None:
         row["outputs"] = {k: getattr(prediction, k, None) for k in project.fields.outputs}
         # The metric sees the example as written: inputs and, where the data has them, reference outputs.
@@ -200,7 +202,8 @@ def summarize(rows: list[EvalResult]) -> dict:
         "mean": mean,
         "ci95": [mean - half, mean + half] if half is not None else None,
         "ci95_half_width": half,
-        "parts": {p: statistics.fmean(r.parts.get(p, 0.0) for r in scored) for p in part_names},
+        # Each part over the answers the metric gave it for (a missing part is not a 0).
+        "parts": {p: statistics.fmean(r.parts[p] for r in scored if p in r.parts) for p in part_names},
         "parse_failures": sum(r.status == "parse_failure" for r in rows),
         "errors": sum(r.status == "error" for r in rows),
         "metric_errors": sum(r.status == "metric_error" for r in rows),

@@ -110,8 +110,9 @@ class Project:
     def _check_metric(self) -> None:
         try:
             params = list(inspect.signature(self.metric).parameters.values())
-        except (TypeError, ValueError):
-            return  # a builtin or C function: trust it
+        except (TypeError, ValueError):  # a builtin or C function: trust it
+            self._call = lambda example, prediction, trace: self.metric(example, prediction, trace)
+            return
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         required = [p for p in positional if p.default is p.empty]
         takes_more = any(p.kind == p.VAR_POSITIONAL for p in params)
@@ -119,13 +120,25 @@ class Project:
             shown = ", ".join(p.name for p in params)
             raise ConfigError(f"{self.source}: metric.function {self.metric_ref!r} takes ({shown}): a DSPy metric "
                               "takes (example, prediction, trace=None)")
+        # dspy.Evaluate calls metrics with two arguments: a metric may take no trace at all.
+        if len(positional) >= 3 or takes_more:
+            self._call = lambda example, prediction, trace: self.metric(example, prediction, trace)
+        elif any(p.name == "trace" for p in params) or any(p.kind == p.VAR_KEYWORD for p in params):
+            self._call = lambda example, prediction, trace: self.metric(example, prediction, trace=trace)
+        else:
+            self._call = lambda example, prediction, trace: self.metric(example, prediction)
 
     def score(self, example, prediction, trace=None) -> Scored:
         """Call the metric and read what it returned: a float, a bool, or a dspy.Prediction /
         dict with `score` (and optionally `feedback`, `parts`). Never raises."""
         try:
-            result = self.metric(example, prediction, trace)
+            result = self._call(example, prediction, trace)
         except Exception as exc:  # noqa: BLE001 - an error of the metric, recorded as such
+            from pipeline.evaluation import provider_failure
+
+            final = provider_failure(exc)
+            if final is not None:
+                raise final from None  # the judge's provider is down or refuses us: the run stops, resumable
             return Scored(None, {}, None, f"metric error: {type(exc).__name__}: {_first_line(exc)}")
         return read_metric_result(result, self.score_range)
 
@@ -161,6 +174,8 @@ def read_metric_result(result: Any, score_range: tuple[float, float]) -> Scored:
         if "score" not in result.keys():
             return Scored(None, {}, None, f"metric error: returned a {type(result).__name__} without a score")
         value, feedback, parts = result.get("score"), result.get("feedback"), result.get("parts")
+    if hasattr(value, "item") and not isinstance(value, (int, float)):
+        value = value.item()  # a numpy scalar (np.float32, np.bool_)
     if isinstance(value, bool):
         value = float(value)
     if not isinstance(value, (int, float)):
@@ -171,7 +186,8 @@ def read_metric_result(result: Any, score_range: tuple[float, float]) -> Scored:
         return Scored(None, {}, None, f"metric error: returned {value}")
     if not low <= value <= high:
         return Scored(None, {}, None, f"metric error: returned {value:g}, outside its range [{low:g}, {high:g}]")
-    clean = {str(k): float(v) for k, v in dict(parts or {}).items() if isinstance(v, (int, float))}
+    clean = {str(k): float(v) for k, v in dict(parts or {}).items()
+             if isinstance(v, (int, float)) and math.isfinite(float(v))}
     return Scored(value, clean, str(feedback) if feedback else None)
 
 

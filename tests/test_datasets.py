@@ -232,3 +232,11 @@ def test_committed_demo_data_is_what_the_generator_makes():
     proc = subprocess.run([sys.executable, str(repo / "scripts" / "make_demo_data.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_line_separator_inside_a_json_string_is_text_not_a_new_record(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text(json.dumps(record(concept="A tracker\u2028for bakeries"), ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    (example,) = load_examples(path)
+    assert example.inputs["concept"] == "A tracker\u2028for bakeries"

@@ -129,3 +129,13 @@ def test_a_final_provider_failure_stops_the_evaluation_instead_of_scoring_errors
     configure(ScriptedEngine([ProviderError("teacher", "gemini-2.5-pro", "HTTP 401: refused", "refresh credentials")]))
     with pytest.raises(ProviderError, match="teacher \\(gemini-2.5-pro\\): HTTP 401"):
         evaluate_one(ProductOwnerProgram(), example(), shipped_project(), 0)
+
+
+def test_a_program_that_returns_nothing_is_an_error_of_the_program_not_a_score():
+    class Nothing(dspy.Module):
+        def forward(self, **inputs):
+            return None
+
+    row = evaluate_one(Nothing(), example(), shipped_project(), 0)
+    assert row["status"] == "error" and row["error"] == "the program returned None, not a dspy.Prediction"
+    assert summarize([EvalResult("x", 0, row["status"], None, 0.1)])["errors"] == 1

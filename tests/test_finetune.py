@@ -341,3 +341,21 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint_usable(t
         checkpoints.save(Position(step=20), Full(), None, None, {})
     assert [p.name for p in tmp_path.iterdir()] == ["step-000010"]  # nothing half-written left behind
     assert [p.name for p in checkpoints.complete()] == ["step-000010"]
+
+
+def test_a_diverged_run_is_drawn_not_crashed():
+    import math
+
+    from pipeline.stages.finetune.store import Point
+    from po_console.panes.finetune import loss_chart
+
+    points = [Point(i, "train", 0.0, math.nan, 1e-4, None, None, None, None, {}, 0.0) for i in range(1, 4)]
+    assert "no finite loss in 3 steps" in loss_chart(points, [], 60, 8).plain
+
+
+def test_more_processes_than_batches_is_refused_before_training(tmp_path, tiny):
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=5, every=5)
+    set_tables(ws, TINY.format(base=tiny, steps=5, every=5, merge="false").replace("batch_size = 1", "batch_size = 4")
+               + "processes = 3\n")
+    proc = po("run", "finetune", ws=ws, check=False)
+    assert proc.returncode == 2 and "give fewer batches than the 3 processes" in proc.stderr

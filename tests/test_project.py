@@ -58,3 +58,22 @@ def test_a_factory_that_does_not_build_a_program_is_named(tmp_path):
         Project("odd_project:broken", "odd_project:metric", python_path=[tmp_path], score_range=(0, 1))
     with pytest.raises(ConfigError, match=r"must be 'package.module:name' \(got 'odd_project'\)"):
         Project("odd_project", "odd_project:metric", python_path=[tmp_path], score_range=(0, 1))
+
+
+def test_a_metric_of_two_arguments_as_dspy_evaluate_calls_them_and_numpy_scores_work(tmp_path):
+    package = tmp_path / "two_args"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import numpy as np\n\n"
+        "def metric(example, prediction):\n    return np.float32(0.5)\n\n"
+        "def keyword(example, prediction, *, trace=None):\n    return np.bool_(trace is None)\n")
+    for name, expected in (("metric", 0.5), ("keyword", 1.0)):
+        project = Project("pipeline.product_owner:ProductOwnerProgram", f"two_args:{name}", python_path=[tmp_path],
+                          score_range=(0, 1))
+        scored = project.score(dspy.Example(concept="c"), dspy.Prediction(product_vision="v"))
+        assert (scored.score, scored.error) == (expected, None)
+
+
+def test_non_finite_parts_are_left_out():
+    scored = read_metric_result(dspy.Prediction(score=0.5, parts={"a": math.nan, "b": 1.0}), (0.0, 1.0))
+    assert scored.parts == {"b": 1.0}

@@ -19,7 +19,10 @@ BUILT_IN = ("pipeline.stages.baseline", "pipeline.stages.mipro", "pipeline.stage
 # Stages of the pipeline not built yet, shown in the overview in their place (name, title, order).
 PLANNED = (("validation", "Validation", 50), ("integration", "Integration", 60))
 # Names a stage cannot take: commands of `po` and `po run`, tables of po.toml, words of the console.
-RESERVED = {"all", "overview", "runs", "run", "program", "metric", "data", "providers", "console"}
+RESERVED = {"all", "overview", "runs", "run", "program", "metric", "data", "providers", "console", "init", "status",
+            "logs", "doctor", "resume", "cancel"}
+# Options every `po run STAGE` has: a stage's config field may not take their names.
+RUN_OPTIONS = {"detach", "resume", "resume_run", "json", "as_json", "dry_run", "workspace"}
 
 
 class UnknownStage(ValueError):
@@ -39,6 +42,9 @@ def _as_stage(obj) -> Stage:
     for attribute in ("name", "title", "short_title", "Config", "RunConfig"):
         if not hasattr(stage, attribute):
             raise TypeError(f"it has no {attribute}")
+    clash = sorted(set(stage.Config.model_fields) & RUN_OPTIONS)
+    if clash:
+        raise TypeError(f"its config field {clash[0]!r} takes the name of an option of every `po run`")
     return stage
 
 

@@ -171,6 +171,8 @@ def loss_chart(train: list[store.Point], evals: list[store.Point], width: int, h
     last_step = max(p.step for p in train + evals)
     column = lambda step: min(plot_w - 1, (step - 1) * plot_w // max(1, last_step))  # noqa: E731
     values = [p.loss for p in train + evals if p.loss is not None and math.isfinite(p.loss)]
+    if not values:
+        return Text.assemble(legend, f"\n(no finite loss in {len(train)} steps: the run diverged; see its log)")
     low, high = min(values), max(values)
     if high - low < 1e-6:
         high = low + 1e-6

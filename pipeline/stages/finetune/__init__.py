@@ -60,9 +60,8 @@ class FinetuneConfig(StageConfig):
     merge: bool = option(False, "also export the merged model (base + adapter)")
     processes: Int = option(1, "training processes: more than one trains data-parallel (one per GPU, or gloo "
                             "on CPUs)", ge=1, le=64)
-    launcher: Literal["torchrun", "accelerate"] = option("torchrun", "what starts several processes")
-    accelerate_config: str | None = option(None, "an accelerate config file (FSDP, DeepSpeed) for "
-                                           "launcher = \"accelerate\"")
+    launcher: Literal["torchrun", "accelerate"] = option("torchrun", "what starts several processes (both run "
+                                                         "DDP)")
 
 
 class FinetuneRun(FinetuneConfig, RunConfig):
@@ -76,6 +75,8 @@ class FinetuneRun(FinetuneConfig, RunConfig):
     total_steps: int
     placement: str
     sources: list[str]
+    resolved_runs: list[int] = []  # the teacher runs it trains on, fixed at plan time (a resume reads the same)
+    data_sha256: str | None = None  # of the `data` file, when it trains on one
 
 
 TOML_REAL = """
@@ -141,17 +142,34 @@ class FinetuneStage(Stage):
         train, held = split(examples, cfg.eval_fraction, cfg.seed)
         if not train:
             raise ConfigError("finetune: no training examples left (every record held out or too long)")
+        if -(-len(train) // cfg.batch_size) < cfg.processes:
+            raise ConfigError(f"finetune: {len(train)} training examples in batches of {cfg.batch_size} give fewer "
+                              f"batches than the {cfg.processes} processes: lower batch_size or processes")
         per_epoch, total = plan_steps(len(train), self.settings(cfg, Settings), cfg.processes)
+        from pipeline.datasets import file_sha256
+
+        resolved = [int(s.split()[-1]) for s in sources if s.startswith("teacher run ")]
         return FinetuneRun(**cfg.model_dump(), **self.project_keys(ws), base_directory=base.base_directory(cfg.base_model),
                            records=len(records), calls=len(examples) + long, train_examples=len(train),
                            eval_examples=len(held), dropped_long=long, steps_per_epoch=per_epoch, total_steps=total,
-                           placement=place.label, sources=sources)
+                           placement=place.label, sources=sources, resolved_runs=resolved,
+                           data_sha256=file_sha256(ws.resolve(cfg.data)) if cfg.data else None)
+
+    def check_resumable(self, ws, cfg: FinetuneRun) -> None:
+        """A resume trains on the records the run started with, in the same order, or not at all."""
+        from pipeline.datasets import file_sha256
+
+        self.check_project(ws, cfg)
+        if cfg.data:
+            path = ws.resolve(cfg.data)
+            if not path.exists() or file_sha256(path) != cfg.data_sha256:
+                raise DatasetError(f"{path} changed since this run started: start a new run instead of resuming")
 
     @staticmethod
     def settings(cfg, cls):
         return cls(cfg.epochs, cfg.max_steps, cfg.learning_rate, cfg.schedule, cfg.warmup_ratio, cfg.batch_size,
                    cfg.gradient_accumulation, cfg.max_grad_norm, cfg.seed, cfg.log_every, cfg.eval_every,
-                   cfg.checkpoint_every, cfg.keep_checkpoints)
+                   cfg.checkpoint_every, cfg.keep_checkpoints, getattr(cfg, "total_steps", None))
 
     def records(self, ws, cfg: FinetuneConfig) -> tuple[list[dict], list[str]]:
         """The accepted teacher records it trains on, and where they come from."""
@@ -164,8 +182,8 @@ class FinetuneStage(Stage):
             sources = [str(path)]
         else:
             db = ws.db(readonly=True)
-            run_ids = cfg.teacher_runs or [r.id for r in read.list_runs(db, stage="teacher", limit=500)
-                                          if r.state == "succeeded"][:1]
+            run_ids = getattr(cfg, "resolved_runs", None) or cfg.teacher_runs or [
+                r.id for r in read.list_runs(db, stage="teacher", limit=500) if r.state == "succeeded"][:1]
             if not run_ids:
                 raise ConfigError("finetune: no succeeded teacher run to train on: run `po run teacher` first, or "
                                   "name teacher_runs / data in [finetune]")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import ConfigError
-from pipeline.datasets import DatasetError, read_text
+from pipeline.datasets import DatasetError, jsonl_lines, read_text
 
 IGNORE = -100  # the label of a token the loss does not count
 
@@ -67,7 +67,7 @@ def calls_from_records(records: list[dict], predictors: list[str]) -> list[Call]
 def read_jsonl(path: Path) -> list[dict]:
     """Records of a teacher data set file (`po teacher export`'s format: id, inputs, outputs, trace)."""
     records = []
-    for number, line in enumerate(read_text(path).splitlines(), 1):
+    for number, line in enumerate(jsonl_lines(read_text(path)), 1):
         if not line.strip():
             continue
         try:

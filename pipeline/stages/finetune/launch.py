@@ -1,8 +1,8 @@
-"""Several training processes without a home-made distribution: `torchrun` (DDP; gloo on
-CPUs, nccl on GPUs) or `accelerate launch` (DDP, or FSDP / DeepSpeed through the config file
-the user names) starts one worker per process; the stage watches them, forwards a cancel
-(the ranks read it from the store and stop together, after a checkpoint), and reads where
-they stopped from the newest checkpoint."""
+"""Several training processes without a home-made distribution: `torchrun` or `accelerate
+launch` starts one worker per process, each training the same LoRA data-parallel (DDP; gloo
+on CPUs, nccl on GPUs); the stage watches them, forwards a cancel (the ranks read it from the
+store and stop together, after a checkpoint), and reads where they stopped from the newest
+checkpoint. FSDP and DeepSpeed (sharded optimizers, an accelerate config) are not wired yet."""
 
 from __future__ import annotations
 
@@ -21,12 +21,30 @@ GRACE_S = 120.0  # after a cancel, how long the ranks have to checkpoint and sto
 def command(cfg, workspace, run_id: int) -> list[str]:
     args = [WORKER, str(workspace), str(run_id)]
     if cfg.launcher == "accelerate":
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.processes)]
-        if cfg.accelerate_config:
-            cmd += ["--config_file", str(cfg.accelerate_config)]
-        return cmd + ["-m", *args]
+        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.processes), "-m",
+                *args]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.processes}",
             "-m", *args]
+
+
+def _die_with_parent() -> None:
+    """Linux: the launcher gets SIGTERM when the stage's process dies (kill -9 included)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _last_error(log_path) -> str:
+    """The last line of the ranks' log that names an error (a TrainingError says what to do)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()[-200:]
+    except OSError:
+        return ""
+    errors = [line for line in lines if "Error:" in line or "error:" in line]
+    return f" ({errors[-1].strip()[:300]})" if errors else ""
 
 
 def train_in_processes(ctx, cfg) -> tuple[Position, list]:
@@ -36,19 +54,26 @@ def train_in_processes(ctx, cfg) -> tuple[Position, list]:
     cmd = command(cfg, ctx.workspace.root, ctx.run.id)
     ctx.log.info("starting %s training processes: %s", cfg.processes, " ".join(cmd[2:]))
     ctx.events.flush()
-    with open(ctx.run_dir / "run.log", "ab") as log:
+    log_path = ctx.run_dir / "run.log"
+    with open(log_path, "ab") as log:
+        # Its own process group (stopped as one), and it dies with this process: a launcher that
+        # outlived a killed stage would train beside the resumed one.
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ctx.workspace.root,
-                                env={**os.environ, **env})
+                                env={**os.environ, **env}, start_new_session=True, preexec_fn=_die_with_parent)
     cancelled_at = None
+    signalled = None
     while proc.poll() is None:
         time.sleep(0.5)
         if ctx.cancelled and cancelled_at is None:
             cancelled_at = time.monotonic()  # the ranks saw the flag in the store; give them time to checkpoint
-        if cancelled_at is not None and time.monotonic() - cancelled_at > GRACE_S:
-            proc.send_signal(signal.SIGTERM)
+        if cancelled_at is not None and signalled is None and time.monotonic() - cancelled_at > GRACE_S:
+            os.killpg(proc.pid, signal.SIGTERM)
+            signalled = time.monotonic()
+        if signalled is not None and time.monotonic() - signalled > 30:
+            os.killpg(proc.pid, signal.SIGKILL)
     if proc.returncode != 0 and not ctx.cancelled:
-        raise TrainingError(f"the {cfg.processes} training processes stopped with exit code {proc.returncode}: see "
-                            f"artifacts/{ctx.run.id}/run.log")
+        raise TrainingError(f"the {cfg.processes} training processes stopped with exit code {proc.returncode}"
+                            f"{_last_error(log_path)}: see artifacts/{ctx.run.id}/run.log")
     complete = Checkpoints(ctx.run_dir / "checkpoints", cfg.keep_checkpoints).complete()
     position = Position(**json.loads((complete[-1] / STATE).read_text())["position"]) if complete else Position()
     adapter = ctx.run_dir / "adapter"

@@ -46,6 +46,7 @@ class Settings:
     eval_every: int
     checkpoint_every: int
     keep_checkpoints: int
+    total_steps: int | None = None  # as planned: a resume trains to the same end
 
 
 @dataclass
@@ -145,10 +146,9 @@ class Checkpoints:
             model.save_pretrained(tmp / "adapter")
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-            rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
-            if torch.cuda.is_available():
-                rng["cuda"] = torch.cuda.get_rng_state_all()
-            torch.save(rng, tmp / "rng.pt")
+            torch.save(random_state(), tmp / "rng.pt")
+            for each in self.directory.glob(f"rng-{position.step}-*.pt"):  # the other ranks' (several processes)
+                os.replace(each, tmp / f"rng-{each.stem.rsplit('-', 1)[1]}.pt")
             files = {str(p.relative_to(tmp)): p.stat().st_size for p in tmp.rglob("*") if p.is_file()}
             state = {"position": asdict(position), "files": files, **extra}
             with open(tmp / STATE, "w") as f:
@@ -157,9 +157,10 @@ class Checkpoints:
                 os.fsync(f.fileno())
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - torch.save reports a full disk as a RuntimeError
             shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno == errno.ENOSPC:
+            if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc) \
+                    or shutil.disk_usage(self.directory).free < 1 << 20:
                 last = self.complete()
                 kept = f"step {json.loads((last[-1] / STATE).read_text())['position']['step']}" if last else "none"
                 raise TrainingError(f"disk full while writing the checkpoint of step {position.step} in "
@@ -170,7 +171,7 @@ class Checkpoints:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
-    def load(self, path: Path, model, optimizer, scheduler) -> Position:
+    def load(self, path: Path, model, optimizer, scheduler, rank: int = 0) -> Position:
         import torch
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
@@ -178,12 +179,23 @@ class Checkpoints:
         set_peft_model_state_dict(model, load_file(str(path / "adapter" / "adapter_model.safetensors")))
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-        rng = torch.load(path / "rng.pt", weights_only=False)
+        own = path / f"rng-{rank}.pt"
+        rng = torch.load(own if own.exists() else path / "rng.pt", weights_only=False)
         random.setstate(rng["python"])
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+            torch.cuda.set_rng_state(rng["cuda"])
         return Position(**json.loads((path / STATE).read_text())["position"])
+
+
+def random_state() -> dict:
+    """This process's random state: Python's, torch's CPU generator, its current GPU's."""
+    import torch
+
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
 
 
 def make_optimizer(model, s: Settings, total_steps: int):
@@ -224,6 +236,7 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
 
     s = loop.settings
     per_epoch, total = plan_steps(len(loop.train), s, loop.world)
+    total = s.total_steps or total
     model = loop.model
     core = getattr(model, "module", model)  # DDP wraps; checkpoints hold the peft model's adapter
     optimizer, scheduler = make_optimizer(model, s, total)
@@ -231,7 +244,7 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
     torch.manual_seed(s.seed)
     position = Position()
     if resume_from is not None:
-        position = loop.checkpoints.load(resume_from, core, optimizer, scheduler)
+        position = loop.checkpoints.load(resume_from, core, optimizer, scheduler, loop.rank)
         loop.log(f"resumed from {resume_from.name}: step {position.step}, epoch {position.epoch}, "
                  f"micro-batch {position.micro}")
     pad = loop.tokenizer.pad_token_id if loop.tokenizer.pad_token_id is not None else loop.tokenizer.eos_token_id
@@ -241,11 +254,14 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
     while position.step < total:
         batches = micro_batches(loop.train, epoch_order(len(loop.train), s.seed, position.epoch), s.batch_size,
                                 loop.rank, loop.world)
+        if not batches:
+            raise TrainingError(f"{len(loop.train)} training examples in batches of {s.batch_size} leave no batch "
+                                f"for each of {loop.world} processes: lower batch_size or processes")
         if position.micro >= len(batches):
             position.epoch, position.micro = position.epoch + 1, 0
             continue
         group = batches[position.micro:position.micro + s.gradient_accumulation]
-        losses = []
+        losses, step_tokens = [], 0
         for batch in group:
             ids, labels, mask = collate(batch, pad, loop.device)
             try:
@@ -255,7 +271,8 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
             except torch.OutOfMemoryError:
                 raise TrainingError(_out_of_memory(s, ids.shape[1])) from None
             losses.append(loss.item())
-            window_tokens += int(mask.sum())
+            step_tokens += int(mask.sum())
+        window_tokens += step_tokens
         grad_norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
                                                    s.max_grad_norm)
         optimizer.step()
@@ -263,7 +280,7 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
         optimizer.zero_grad(set_to_none=True)
         position.step += 1
         position.micro += len(group)
-        position.tokens += window_tokens
+        position.tokens += step_tokens * loop.world  # the ranks' shards are the same size
         window_steps += 1
         if position.step % s.log_every == 0 or position.step == total:
             elapsed = time.perf_counter() - window_started
@@ -278,8 +295,18 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
             loop.on_log(Logged(position.step, "eval", position.epoch, evaluate(loop, pad)))
         stopping = loop.should_stop()
         if position.step - last_checkpoint >= s.checkpoint_every or position.step == total or stopping:
+            rng = None
+            if loop.world > 1:  # each rank's random state (its dropout masks), gathered into rank 0's checkpoint
+                import torch.distributed as dist
+
+                rng = loop.checkpoints.directory / f"rng-{position.step}-{loop.rank}.pt"
+                rng.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(random_state(), rng)
+                dist.barrier()
             if loop.rank == 0:
-                loop.checkpoints.save(position, core, optimizer, scheduler, {"total_steps": total})
+                loop.checkpoints.save(position, core, optimizer, scheduler, {"total_steps": total, "world": loop.world})
+            if loop.world > 1:
+                dist.barrier()
             last_checkpoint = position.step
         if stopping:
             break
@@ -311,7 +338,7 @@ def _mean_over_ranks(value: float, world: int) -> float:
     import torch
     import torch.distributed as dist
 
-    total = torch.tensor([value], dtype=torch.float64)
+    total = torch.tensor([value], dtype=torch.float64)  # a CPU tensor: the group has gloo for those
     dist.all_reduce(total)
     return float(total.item()) / world
 

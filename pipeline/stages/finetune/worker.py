@@ -24,11 +24,14 @@ def main(argv: list[str]) -> int:
     cuda = torch.cuda.is_available() and os.environ.get("PO_FINETUNE_DEVICE") != "cpu"
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group("nccl" if cuda else "gloo")
+    # gloo for the few CPU tensors (the stop flag, the logged loss) beside nccl's GPU traffic.
+    dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
     try:
         ws = Workspace(Path(argv[0]))
         db = ws.db()
         run_id = int(argv[1])
+        if rank == 0:
+            _only_training(ws.run_dir(run_id))
         cfg = STAGE.run_config(read.get_run(db, run_id).config)
 
         def log(text: str) -> None:
@@ -45,6 +48,22 @@ def main(argv: list[str]) -> int:
     finally:
         dist.destroy_process_group()
 
+
+def _only_training(run_dir: Path) -> None:
+    """One training of a run at a time: a launcher left over from a killed stage process must not
+    train beside a resumed one on the same checkpoints (the lock goes with the process)."""
+    import fcntl
+
+    global _LOCK
+    _LOCK = open(run_dir / "training.lock", "w")
+    try:
+        fcntl.flock(_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SystemExit(f"another training of this run is still running (lock {run_dir / 'training.lock'}): "
+                         "wait for it to stop, or stop it") from None
+
+
+_LOCK = None
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

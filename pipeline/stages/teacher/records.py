@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.datasets import DatasetError, read_text
+from pipeline.datasets import DatasetError, jsonl_lines, read_text
 from pipeline.units import duration
 from state.read import TeacherRecord, TeacherStats
 
@@ -113,7 +113,7 @@ def read_import(path: Path, fields, *, skip_bad: bool = False) -> tuple[list[Imp
     named; they stop the import unless `skip_bad` (then they come back as the second value)."""
     text = read_text(path)
     records, bad = [], []
-    lines = text.splitlines()
+    lines = jsonl_lines(text)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
