@@ -101,6 +101,9 @@ def _provider_kind(value) -> str:
 
 
 PROVIDER_KINDS = ("local", "vertex", "ollama", "openai")
+# The provider name of the workspace's task model: the student `po promote` made it, else
+# `[providers.task]` when po.toml has that table, else `local`.
+TASK = "task"
 ProviderConfig = Annotated[
     Annotated[LocalProvider, Tag("local")] | Annotated[VertexProvider, Tag("vertex")]
     | Annotated[OllamaProvider, Tag("ollama")] | Annotated[OpenAIProvider, Tag("openai")],
@@ -130,6 +133,8 @@ class WorkspaceConfig(Strict):
         return {"local": LocalProvider(), **providers}
 
     def provider(self, name: str, *, key: str) -> ProviderConfig:
+        if name == TASK and name not in self.providers:
+            return self.providers["local"]  # the task model before any promotion (Workspace.provider_config)
         if name not in self.providers:
             known = ", ".join(sorted(self.providers)) or "none"
             raise ConfigError(f"{key} names provider {name!r}, which is not configured (known: {known})")

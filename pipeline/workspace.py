@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pipeline.config import ConfigError, WorkspaceConfig, load_config
+from pipeline.config import TASK, ConfigError, WorkspaceConfig, load_config
 
 DEFAULT_DIR = "po-workspace"
 DEMO_DATA = Path(__file__).parent / "demo_data"
@@ -149,11 +149,22 @@ class Workspace:
 
     def provider_config(self, name: str, *, key: str) -> dict:
         """A `[providers.NAME]` table as a run stores it: an adapter path (the local provider's
-        student) made absolute, so the run finds it from wherever it is started."""
+        student) made absolute, so the run finds it from wherever it is started. `task` is the
+        task model: the promoted student when there is one (`po promote`)."""
+        if name == TASK and (promoted := self.promoted()) is not None:
+            return dict(promoted.provider_config)
         table = self.config.provider(name, key=key).model_dump()
         if table.get("adapter"):
             table["adapter"] = str(self.resolve(table["adapter"]))
         return table
+
+    def promoted(self):
+        """The promotion in force (state.read.Promotion), or None: the task model is po.toml's."""
+        from state import read
+
+        if not self.db_path.exists():
+            return None
+        return read.active_promotion(self.db(readonly=True))
 
     def examples(self, path: Path, *, with_outputs: bool = False):
         """A data set of this workspace, read against its program's fields and `[data.fields]`."""

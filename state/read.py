@@ -35,6 +35,8 @@ class Run:
     error: str | None
     cancel_requested: bool
     summary: dict | None = field(default=None)
+    chain_id: int | None = None  # the `po run all` chain it is a step of
+    inputs_sha256: str | None = None  # what it read (config, data, program, models): equal means the same run
 
     @property
     def status(self) -> str:
@@ -132,8 +134,9 @@ def get_runs(db: sqlite_utils.Database, run_ids: list[int]) -> list[Run]:
         if run_ids else []
 
 
-def done_example_ids(db: sqlite_utils.Database, run_id: int) -> set[str]:
-    return {r["example_id"] for r in db.query("SELECT example_id FROM eval_results WHERE run_id = ?", [run_id])}
+def done_example_ids(db: sqlite_utils.Database, run_id: int, system: str = "") -> set[str]:
+    return {r["example_id"] for r in db.query("SELECT example_id FROM eval_results WHERE run_id = ? AND system = ?",
+                                              [run_id, system])}
 
 
 def _record(cls, row: dict, json_columns: tuple[str, ...]):
@@ -172,10 +175,16 @@ class EvalResult:
     judge_cost_usd: float | None = None
     run_id: int | None = None
     created_at: float | None = None
+    system: str = ""  # which program x model answered, in a run that evaluates several
 
 
-def eval_results(db: sqlite_utils.Database, run_id: int) -> list[EvalResult]:
-    rows = db.query("SELECT * FROM eval_results WHERE run_id = ? ORDER BY position", [run_id])
+def eval_results(db: sqlite_utils.Database, run_id: int, system: str | None = None) -> list[EvalResult]:
+    """A run's results in example order; of one system only when `system` is given."""
+    if system is None:
+        rows = db.query("SELECT * FROM eval_results WHERE run_id = ? ORDER BY position, system", [run_id])
+    else:
+        rows = db.query("SELECT * FROM eval_results WHERE run_id = ? AND system = ? ORDER BY position",
+                        [run_id, system])
     return [_record(EvalResult, r, ("parts", "outputs")) for r in rows]
 
 
@@ -322,3 +331,37 @@ def teacher_stats(db: sqlite_utils.Database, run_id: int) -> TeacherStats:
         cost_usd=(cost or 0.0) if attempts and priced == attempts else None,
         first_at=first, last_at=last, seconds_per_attempt=per_attempt,
         reasons=[(why, n) for why, n in reasons], scores=scores)
+
+
+@dataclass
+class Promotion:
+    """A system made the workspace's task model by `po promote`."""
+
+    id: int
+    run_id: int
+    system: str
+    provider_config: dict
+    verdict: str  # the gate's verdict at the time
+    forced: bool
+    promoted_by: str
+    promoted_at: float
+    undone_by: str | None = None
+    undone_at: float | None = None
+
+
+def promotions(db: sqlite_utils.Database) -> list[Promotion]:
+    """Every promotion, newest first."""
+    if "promotions" not in db.table_names():
+        return []
+    found = []
+    for row in db.query("SELECT * FROM promotions ORDER BY id DESC"):
+        row = dict(row)
+        row["provider_config"] = json.loads(row["provider_config"])
+        row["forced"] = bool(row["forced"])
+        found.append(Promotion(**row))
+    return found
+
+
+def active_promotion(db: sqlite_utils.Database) -> Promotion | None:
+    """The promotion in force: the newest not undone."""
+    return next((p for p in promotions(db) if p.undone_at is None), None)

@@ -183,8 +183,76 @@ def _v8_feedback_traces_and_judges(conn: sqlite3.Connection) -> None:
     _execute_each(conn, ";\n".join(statements))
 
 
+def _v9_systems_promotions_chains(conn: sqlite3.Connection) -> None:
+    # One run may evaluate several systems (program x model) on the same examples: `system` joins
+    # the key of eval_results ('' for a run of one). SQLite cannot change a primary key in
+    # place, so the table is rebuilt with its rows.
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(eval_results)")]
+    _execute_each(conn, """
+        ALTER TABLE eval_results RENAME TO eval_results_v8;
+        CREATE TABLE eval_results (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            system TEXT NOT NULL DEFAULT '',  -- which program x model answered ('' when a run has one)
+            example_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            status TEXT NOT NULL,             -- ok, parse_failure, error, metric_error
+            score REAL,                       -- NULL unless status = ok
+            parts TEXT,                       -- JSON
+            error TEXT,
+            latency_s REAL NOT NULL,
+            lm_calls INTEGER NOT NULL DEFAULT 0,
+            cache_hits INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            outputs TEXT,                     -- JSON: the fields, or the raw text that failed to parse
+            created_at REAL NOT NULL,
+            cost_usd REAL,
+            feedback TEXT,
+            judge_calls INTEGER NOT NULL DEFAULT 0,
+            judge_input_tokens INTEGER NOT NULL DEFAULT 0,
+            judge_output_tokens INTEGER NOT NULL DEFAULT 0,
+            judge_cost_usd REAL,
+            PRIMARY KEY (run_id, system, example_id)
+        )""")
+    names = ", ".join(columns)
+    _execute_each(conn, f"""
+        INSERT INTO eval_results ({names}) SELECT {names} FROM eval_results_v8;
+        DROP TABLE eval_results_v8;
+
+        -- The workspace's task model: the provider table baseline, MIPROv2 and validation runs use
+        -- when they name provider "task". The newest row not undone is in force.
+        CREATE TABLE promotions (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),  -- the validation run that judged it
+            system TEXT NOT NULL,
+            provider_config TEXT NOT NULL,                -- JSON: the provider table it answers through
+            verdict TEXT NOT NULL,                        -- the gate's: pass, fail, not decidable
+            forced INTEGER NOT NULL DEFAULT 0,            -- promoted against the gate (--force)
+            promoted_by TEXT NOT NULL,
+            promoted_at REAL NOT NULL,
+            undone_by TEXT,
+            undone_at REAL
+        );
+
+        -- `po run all`: one chain of runs, resumable as a whole.
+        CREATE TABLE chains (
+            id INTEGER PRIMARY KEY,
+            stages TEXT NOT NULL,                         -- JSON: the stage names, in order
+            promote INTEGER NOT NULL DEFAULT 0,           -- promote when the gate passes
+            state TEXT NOT NULL,                          -- running, succeeded, failed, cancelled
+            pid INTEGER,
+            host TEXT,
+            created_at REAL NOT NULL,
+            finished_at REAL,
+            error TEXT
+        );
+        ALTER TABLE runs ADD COLUMN chain_id INTEGER REFERENCES chains(id);
+        ALTER TABLE runs ADD COLUMN inputs_sha256 TEXT""")
+
+
 MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits,
-              _v5_teacher_records, _v6_teacher_reason_kind, _v7_stage_schema, _v8_feedback_traces_and_judges]
+              _v5_teacher_records, _v6_teacher_reason_kind, _v7_stage_schema, _v8_feedback_traces_and_judges,
+              _v9_systems_promotions_chains]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -79,10 +79,12 @@ def reopen_run(db: sqlite_utils.Database, run_id: int, *, detached: bool) -> Non
         )
 
 
-def put_eval_result(db: sqlite_utils.Database, run_id: int, row: dict) -> bool:
-    """Store one evaluated example. Returns False when it was already stored (it is never replaced)."""
+def put_eval_result(db: sqlite_utils.Database, run_id: int, row: dict, system: str = "") -> bool:
+    """Store one evaluated example (of `system`, when the run evaluates several). Returns False
+    when it was already stored (it is never replaced)."""
     record = {
         "run_id": run_id,
+        "system": system,
         "example_id": row["example_id"],
         "position": row["position"],
         "status": row["status"],
@@ -206,3 +208,21 @@ def put_teacher_record(db: sqlite_utils.Database, run_id: int, row: dict, *, tar
         columns, marks = ", ".join(record), ", ".join("?" for _ in record)
         conn.execute(f"INSERT INTO teacher_records ({columns}) VALUES ({marks})", tuple(record.values()))
         return record["status"], seq
+
+
+def promote(db: sqlite_utils.Database, run_id: int, system: str, provider_config: dict, verdict: str, *,
+            forced: bool, who: str) -> int:
+    """Make `system` of validation run `run_id` the workspace's task model (the newest promotion
+    not undone is the one in force)."""
+    with write(db) as conn:
+        cur = conn.execute(
+            "INSERT INTO promotions (run_id, system, provider_config, verdict, forced, promoted_by, promoted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, system, json.dumps(provider_config), verdict, int(forced), who, time.time()))
+        return cur.lastrowid
+
+
+def undo_promotion(db: sqlite_utils.Database, promotion_id: int, who: str) -> None:
+    with write(db) as conn:
+        conn.execute("UPDATE promotions SET undone_by=?, undone_at=? WHERE id=? AND undone_at IS NULL",
+                     (who, time.time(), promotion_id))

@@ -67,9 +67,10 @@ def model_string(name: str, provider: dict, engine) -> str:
     return f"{kind}/{provider['model']}@{where}"
 
 
-def build_lm(provider: dict, name: str = "local", clock=None):
-    """A dspy.LM for a `[providers.NAME]` table. Retries live in the engine, so DSPy's are off."""
+def build_lm(provider: dict, name: str = "local", clock=None, *, cache: bool = True):
+    """A dspy.LM for a `[providers.NAME]` table. Retries live in the engine, so DSPy's are off.
+    Without `cache` every call reaches the model (what a latency measurement needs)."""
     import dspy
 
     engine = build_engine(name, provider, clock)
-    return dspy.LM(model_string(name, provider, engine), engine=engine, cache=True, num_retries=0)
+    return dspy.LM(model_string(name, provider, engine), engine=engine, cache=cache, num_retries=0)

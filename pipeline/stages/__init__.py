@@ -15,12 +15,13 @@ from importlib import import_module, metadata
 from pipeline.stages.base import Stage
 
 ENTRY_POINT_GROUP = "po_console.stages"
-BUILT_IN = ("pipeline.stages.baseline", "pipeline.stages.mipro", "pipeline.stages.teacher", "pipeline.stages.finetune")
+BUILT_IN = ("pipeline.stages.baseline", "pipeline.stages.mipro", "pipeline.stages.teacher", "pipeline.stages.finetune",
+            "pipeline.stages.validation")
 # Stages of the pipeline not built yet, shown in the overview in their place (name, title, order).
-PLANNED = (("validation", "Validation", 50), ("integration", "Integration", 60))
+PLANNED = (("integration", "Integration", 60),)
 # Names a stage cannot take: commands of `po` and `po run`, tables of po.toml, words of the console.
 RESERVED = {"all", "overview", "runs", "run", "program", "metric", "data", "providers", "console", "init", "status",
-            "logs", "doctor", "resume", "cancel"}
+            "logs", "doctor", "resume", "cancel", "promote", "task"}
 # Options every `po run STAGE` has: a stage's config field may not take their names.
 RUN_OPTIONS = {"detach", "resume", "resume_run", "json", "as_json", "dry_run", "workspace"}
 

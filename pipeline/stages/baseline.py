@@ -16,7 +16,7 @@ from pipeline.units import figure
 
 
 class BaselineConfig(StageConfig):
-    provider: str = option("local", "name of a [providers.*] table")
+    provider: str = option("task", "a [providers.*] table; task: the task model (local until `po promote`)")
     threads: Int = option(4, "examples evaluated concurrently", ask=True, ge=1, le=64)
     limit: Int | None = option(None, "evaluate only the first N validation examples", ask=True, ge=1)
 
@@ -30,7 +30,7 @@ class BaselineRun(BaselineConfig, RunConfig):
 
 TOML = """
 [baseline]
-provider = "local"
+provider = "task"            # the task model: local until `po promote` makes the student it
 threads = 4                  # examples evaluated concurrently (the local provider batches them)
 # limit = 10                 # evaluate only the first N validation examples
 """

@@ -22,7 +22,7 @@ from pipeline.units import figure
 
 
 class MiproConfig(StageConfig):
-    provider: str = option("local", "the task model (the program runs on it)")
+    provider: str = option("task", "the task model (the program runs on it; task: local until `po promote`)")
     prompt_provider: str | None = option(None, "the model that proposes instructions (default: provider)")
     auto: Literal["light", "medium", "heavy"] | None = option(
         None, "DSPy's presets (6/12/18 candidates, 10/18/27 trials); leave out to set the counts")
@@ -67,7 +67,7 @@ TOML_DEMO = """
 [mipro]
 # Demo settings: a small optimization the embedded model finishes in about two minutes.
 # Real runs: auto = "light" (or medium/heavy), or num_candidates / num_trials; full data.
-provider = "local"
+provider = "task"            # the task model: local until `po promote` makes the student it
 num_candidates = 2
 num_trials = 3
 max_bootstrapped_demos = 1
