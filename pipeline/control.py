@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from state import read
 from state import write as store
@@ -41,16 +42,54 @@ def _check_providers(config: dict) -> None:
 
 
 def launch(ws, stage_name: str, overrides: dict | None = None, *, detach: bool = False, on_progress=None,
-           on_plan=None) -> int:
-    """Plan a run of `stage_name`, show the plan (`on_plan(config)`), then run it here or
-    detached. Returns the run id."""
-    config = plan(ws, stage_name, overrides)
+           on_plan=None, config: dict | None = None, chain_id: int | None = None) -> int:
+    """Plan a run of `stage_name` (or take the `config` planned already), show the plan
+    (`on_plan(config)`), then run it here or detached. Returns the run id."""
+    from pipeline import stages
+
+    config = config if config is not None else plan(ws, stage_name, overrides)
     if on_plan is not None:
         on_plan(config)
     db = ws.db()
-    run_id = store.create_run(db, stage_name, config, detached=detach)
+    run_id = store.create_run(db, stage_name, config, detached=detach, chain_id=chain_id,
+                              inputs_sha256=inputs_fingerprint(ws, stages.get(stage_name), config))
     _start(ws, run_id, detach=detach, on_progress=on_progress)
     return run_id
+
+
+def inputs_fingerprint(ws, stage, config: dict) -> str:
+    """What a run reads, as one hash: its planned config (data hashes, resolved runs and
+    providers included; the stage's estimates left out), the source of the program and the
+    metric, and the weights of every LoRA adapter a provider table serves. Two runs of a stage
+    with the same fingerprint answer the same question."""
+    import hashlib
+    import inspect
+    import json
+
+    from pipeline.providers.local_model import adapter_revision
+
+    stable = {k: v for k, v in config.items() if k not in stage.volatile_keys}
+    digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode())
+    project = ws.project
+    for code in (project.factory, project.metric):
+        try:
+            digest.update(Path(inspect.getsourcefile(code) or "").read_bytes())
+        except (TypeError, OSError):
+            digest.update(repr(code).encode())  # built in C or not from a file: its name stands for it
+    for adapter in sorted(_adapters(config)):
+        if Path(adapter).is_dir():
+            digest.update(adapter_revision(Path(adapter)).encode())
+    return digest.hexdigest()
+
+
+def _adapters(value) -> set[str]:
+    """Every `adapter` path anywhere in a config (provider tables, resolved systems)."""
+    if isinstance(value, dict):
+        found = {value["adapter"]} if isinstance(value.get("adapter"), str) else set()
+        return found.union(*(_adapters(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_adapters(v) for v in value))
+    return set()
 
 
 def resume(ws, run_id: int, *, detach: bool = False, on_progress=None) -> int:
@@ -110,38 +149,6 @@ def _start(ws, run_id: int, *, detach: bool, on_progress) -> None:
         from pipeline.runner import execute
 
         execute(ws, run_id, on_progress=on_progress)
-
-
-def chain() -> list[str]:
-    """`po run all`: the stages it runs, in pipeline order."""
-    from pipeline import stages
-
-    return [stage.name for stage in stages.chain()]
-
-
-def run_chain(ws, on_launch=None) -> list[read.Run]:
-    """Each built stage in order, each a run of its own, in this process (one model load);
-    stops at the first run that does not succeed. `on_launch(stage)` before each."""
-    runs = []
-    for stage in chain():
-        if on_launch:
-            on_launch(stage)
-        run = read.get_run(ws.db(), launch(ws, stage))
-        runs.append(run)
-        if run.state != "succeeded":
-            break
-    return runs
-
-
-def spawn_chain(ws) -> int:
-    """`po run all --detach`: the chain in a new session; its own output goes to
-    artifacts/pipeline.log, each run's to its run.log."""
-    ws.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    with open(ws.artifacts_dir / "pipeline.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.worker", str(ws.root), "all"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=ws.root, close_fds=True)
-    return proc.pid
 
 
 def spawn_worker(ws, run_id: int) -> int:

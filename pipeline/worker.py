@@ -1,5 +1,5 @@
-"""`python -m pipeline.worker WORKSPACE RUN_ID|all`: the process of a detached run, or of
-the whole chain of built stages (`po run all --detach`)."""
+"""`python -m pipeline.worker WORKSPACE RUN_ID|chain CHAIN_ID`: the process of a detached
+run, or of a whole pipeline (`po run all --detach`, `po resume --detach`)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,11 @@ def main(argv: list[str]) -> int:
     from pipeline.workspace import Workspace
 
     workspace = Workspace(Path(argv[0]))
-    if argv[1] == "all":  # `po run all --detach`: every built stage in turn
-        from pipeline.control import run_chain
+    if argv[1] == "chain":  # every stage of the pipeline in turn, in this one process (one model load)
+        from pipeline import chain
 
-        runs = run_chain(workspace, on_launch=lambda stage: print(f"starting {stage}", flush=True))
-        for run in runs:
-            print(f"run {run.id} ({run.stage}): {run.state}", flush=True)
-        return 0 if runs and runs[-1].state == "succeeded" else 1
+        ended = chain.run(workspace, int(argv[2]), say=lambda text: print(text, flush=True))
+        return 0 if ended.state == "succeeded" else 1
     run = execute(workspace, int(argv[1]), log_to_stderr=True)
     return 0 if run.state == "succeeded" else 1
 

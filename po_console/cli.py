@@ -138,25 +138,47 @@ def run_stage(stage, overrides: dict, *, detach: bool, resume_run: int | None, a
         ws, stage.name, overrides, detach=detach, on_progress=cb, on_plan=show), stage.name)
 
 
-def run_all(detach: bool, as_json: bool) -> None:
-    """`po run all`: every stage of the chain in order with po.toml's settings."""
-    from pipeline import control
+def run_all(detach: bool, as_json: bool, promote: bool = False) -> None:
+    """`po run all`: every stage of the chain in order with po.toml's settings, as one
+    resumable pipeline."""
+    from pipeline import chain
 
     if click.get_current_context().args:
         raise click.UsageError("`po run all` takes its settings from po.toml: drop the stage options")
     ws = _ws()
-    chain = control.chain()
+    chain_id = chain.start(ws, promote=promote)
+    _run_chain(ws, chain_id, detach, as_json)
+
+
+def _run_chain(ws, chain_id: int, detach: bool, as_json: bool) -> None:
+    from pipeline import chain
+    from state import read
+
+    stages = read.get_chain(ws.db(readonly=True), chain_id).stages
     if detach:
-        pid = control.spawn_chain(ws)
+        pid = chain.spawn(ws, chain_id)
         if as_json:
-            return _print_json({"pid": pid, "stages": chain, "log": str(ws.artifacts_dir / "pipeline.log")})
-        out.print(f"pipeline ({', '.join(chain)}) started in the background (pid {pid}). "
-                  "Watch: po console, or po status --watch")
+            return _print_json({"chain": chain_id, "pid": pid, "stages": stages,
+                                "log": str(ws.artifacts_dir / "pipeline.log")})
+        out.print(f"pipeline {chain_id} ({', '.join(stages)}) running in the background (pid {pid}). "
+                  "Watch: po console, or po status --watch. Continue after a failure: po resume")
         return
-    for name in chain:
-        if not as_json:
-            err.print(f"== {name} ==", style="bold", highlight=False)
-        _finish(ws, None, False, as_json, lambda cb, name=name: control.launch(ws, name, on_progress=cb), name)
+    runs = []
+
+    def execute(stage: str, begin):
+        run = _watch(ws, begin, stage, as_json)
+        runs.append(run)
+        return run
+
+    say = (lambda text: None) if as_json else (lambda text: err.print(text, style="bold", highlight=False))
+    ended = chain.run(ws, chain_id, say=say, execute=execute)
+    if as_json:
+        _print_json({"chain": chain_id, "state": ended.state, "error": ended.error,
+                     "runs": [r.to_json() for r in runs]})
+    if ended.state == "cancelled":
+        raise click.exceptions.Exit(EXIT_CANCELLED)
+    if ended.state != "succeeded":
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _print_plan(console, stage, config: dict) -> None:
@@ -168,14 +190,17 @@ def _print_plan(console, stage, config: dict) -> None:
 
 
 @cli.command()
-@click.argument("run_id", metavar="RUN", type=int)
+@click.argument("run_id", metavar="[RUN]", type=int, required=False)
 @click.option("--detach", "-d", is_flag=True, help="continue in the background")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-def resume(run_id: int, detach: bool, as_json: bool) -> None:
-    """Continue a failed, cancelled or stale run from its last stored unit."""
-    from pipeline import control
+def resume(run_id: int | None, detach: bool, as_json: bool) -> None:
+    """Continue a failed, cancelled or stale run from its last stored unit; without RUN,
+    continue the last pipeline (`po run all`) from where it stopped."""
+    from pipeline import chain, control
 
     ws = _ws()
+    if run_id is None:
+        return _run_chain(ws, chain.resumable(ws).id, detach, as_json)
     _finish(ws, run_id, detach, as_json, lambda cb: control.resume(ws, run_id, detach=detach, on_progress=cb))
 
 
@@ -193,17 +218,55 @@ def _finish(ws, run_id, detach: bool, as_json: bool, start, stage: str | None = 
         return
     if stage is None and run_id is not None:  # a resume: the stored run's stage (unknown ids fail below)
         stage = getattr(read.get_run(ws.db(readonly=True), run_id), "stage", None)
-    with render.RunProgress(err, enabled=not as_json, stage=stage) as progress:
-        run_id = start(progress.update)
-    run = read.get_run(ws.db(readonly=True), run_id)
+    run = _watch(ws, start, stage, as_json)
     if as_json:
         _print_json(run.to_json())
-    else:
-        render.print_run(out, run)
     if run.state == "failed":
         raise click.exceptions.Exit(EXIT_FAILED)
     if run.state == "cancelled":
         raise click.exceptions.Exit(EXIT_CANCELLED)
+
+
+def _watch(ws, start, stage: str | None, as_json: bool):
+    """Run `start(on_progress)` here with a progress bar labelled for the stage; print the run."""
+    from state import read
+
+    with render.RunProgress(err, enabled=not as_json, stage=stage) as progress:
+        run_id = start(progress.update)
+    run = read.get_run(ws.db(readonly=True), run_id)
+    if not as_json:
+        render.print_run(out, run)
+    return run
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN", type=int, required=False)
+@click.option("--undo", is_flag=True, help="undo the promotion in force (the task model goes back)")
+@click.option("--force", is_flag=True, help="promote although the gate did not pass (recorded as forced)")
+@click.option("--json", "as_json", is_flag=True, help="print the promotion in force as JSON")
+def promote(run_id: int | None, undo: bool, force: bool, as_json: bool) -> None:
+    """Make the system a validation run judged (the student) the task model: the provider
+    of baseline, MIPROv2 and validation runs that name `task`. Refused when the run's gate
+    did not pass, unless --force. Without RUN: show the task model."""
+    import dataclasses
+    import getpass
+
+    from pipeline import promotion
+
+    ws = _ws()
+    if undo and run_id is not None:
+        raise click.UsageError("--undo takes no RUN: it undoes the promotion in force")
+    if undo:
+        undone, current = promotion.undo(ws, who=getpass.getuser())
+        if not as_json:
+            out.print(f"undone: {undone.system} of run {undone.run_id}", highlight=False)
+    elif run_id is not None:
+        current = promotion.promote(ws, run_id, who=getpass.getuser(), force=force)
+    else:
+        current = ws.promoted()
+    if as_json:
+        return _print_json(dataclasses.asdict(current) if current else None)
+    out.print(promotion.describe(current), highlight=False)
 
 
 @cli.command()

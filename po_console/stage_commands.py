@@ -106,11 +106,15 @@ class RunCommands(Group):
             chain = ", ".join(s.name for s in stages.chain())
             return click.Command(
                 "all", callback=self.run_all, short_help="every stage in order, settings from po.toml",
-                help=f"Every stage in order ({chain}), each a run of its own, with po.toml's settings; stops at "
-                     "the first that does not succeed.",
+                help=f"Every stage in order ({chain}), each a run of its own, with po.toml's settings, as one "
+                     "pipeline: a stage that already succeeded with the same inputs (config, data, program, models) "
+                     "is skipped; it stops at the first run that does not succeed, and `po resume` (no RUN) "
+                     "continues it from there.",
                 context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
                 params=[click.Option(["--detach", "-d"], is_flag=True, help="run the chain in the background "
                                      "(its own output: artifacts/pipeline.log)"),
+                        click.Option(["--promote"], is_flag=True, help="at the end, make the student the task "
+                                     "model when the validation gate passed (po promote)"),
                         click.Option(["--json", "as_json"], is_flag=True, help="print the results as JSON")])
         return run_command(stages.get(name), self.run) if name in stages.names() else None
 

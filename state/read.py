@@ -365,3 +365,56 @@ def promotions(db: sqlite_utils.Database) -> list[Promotion]:
 def active_promotion(db: sqlite_utils.Database) -> Promotion | None:
     """The promotion in force: the newest not undone."""
     return next((p for p in promotions(db) if p.undone_at is None), None)
+
+
+@dataclass
+class Chain:
+    """`po run all`: its stages in order, and whether it promotes when the gate passes."""
+
+    id: int
+    stages: list[str]
+    promote: bool
+    state: str  # as stored: running, succeeded, failed, cancelled
+    pid: int | None
+    host: str | None
+    created_at: float
+    finished_at: float | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        """`stale` when it says running and its process is gone."""
+        if self.state == "running" and self.pid is not None and not process_alive(self.pid, self.host):
+            return "stale"
+        return self.state
+
+
+def _chain(row: dict) -> Chain:
+    row = dict(row)
+    row["stages"] = json.loads(row["stages"])
+    row["promote"] = bool(row["promote"])
+    return Chain(**row)
+
+
+def get_chain(db: sqlite_utils.Database, chain_id: int) -> Chain | None:
+    rows = list(db.query("SELECT * FROM chains WHERE id = ?", [chain_id]))
+    return _chain(rows[0]) if rows else None
+
+
+def latest_chain(db: sqlite_utils.Database) -> Chain | None:
+    if "chains" not in db.table_names():
+        return None
+    rows = list(db.query("SELECT * FROM chains ORDER BY id DESC LIMIT 1"))
+    return _chain(rows[0]) if rows else None
+
+
+def chain_runs(db: sqlite_utils.Database, chain_id: int) -> list[Run]:
+    """The runs a chain started, oldest first."""
+    return [_run(r) for r in db.query("SELECT * FROM runs WHERE chain_id = ? ORDER BY id", [chain_id])]
+
+
+def same_inputs_run(db: sqlite_utils.Database, stage: str, inputs_sha256: str) -> Run | None:
+    """The newest succeeded run of `stage` that read exactly these inputs."""
+    rows = list(db.query("SELECT * FROM runs WHERE stage = ? AND inputs_sha256 = ? AND state = 'succeeded' "
+                         "ORDER BY id DESC LIMIT 1", [stage, inputs_sha256]))
+    return _run(rows[0]) if rows else None

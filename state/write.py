@@ -15,11 +15,13 @@ ACTIVE = ("queued", "running")
 ENDED = ("succeeded", "failed", "cancelled")
 
 
-def create_run(db: sqlite_utils.Database, stage: str, config: dict, *, detached: bool = False) -> int:
+def create_run(db: sqlite_utils.Database, stage: str, config: dict, *, detached: bool = False,
+               chain_id: int | None = None, inputs_sha256: str | None = None) -> int:
     with write(db) as conn:
         cur = conn.execute(
-            "INSERT INTO runs (stage, state, config, created_at, detached) VALUES (?, 'queued', ?, ?, ?)",
-            (stage, json.dumps(config, sort_keys=True), time.time(), int(detached)),
+            "INSERT INTO runs (stage, state, config, created_at, detached, chain_id, inputs_sha256) "
+            "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+            (stage, json.dumps(config, sort_keys=True), time.time(), int(detached), chain_id, inputs_sha256),
         )
         return cur.lastrowid
 
@@ -226,3 +228,22 @@ def undo_promotion(db: sqlite_utils.Database, promotion_id: int, who: str) -> No
     with write(db) as conn:
         conn.execute("UPDATE promotions SET undone_by=?, undone_at=? WHERE id=? AND undone_at IS NULL",
                      (who, time.time(), promotion_id))
+
+
+def create_chain(db: sqlite_utils.Database, stages: list[str], *, promote: bool) -> int:
+    with write(db) as conn:
+        cur = conn.execute("INSERT INTO chains (stages, promote, state, created_at) VALUES (?, ?, 'running', ?)",
+                           (json.dumps(stages), int(promote), time.time()))
+        return cur.lastrowid
+
+
+def chain_started(db: sqlite_utils.Database, chain_id: int, pid: int, host: str) -> None:
+    with write(db) as conn:
+        conn.execute("UPDATE chains SET state='running', pid=?, host=?, finished_at=NULL, error=NULL WHERE id=?",
+                     (pid, host, chain_id))
+
+
+def chain_ended(db: sqlite_utils.Database, chain_id: int, state: str, error: str | None = None) -> None:
+    with write(db) as conn:
+        conn.execute("UPDATE chains SET state=?, finished_at=?, error=? WHERE id=?",
+                     (state, time.time(), error, chain_id))

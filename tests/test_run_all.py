@@ -4,6 +4,8 @@ does not succeed; detached, one background process runs the chain (the demo's pa
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 
@@ -38,6 +40,11 @@ gradient_accumulation = 1
 max_length = 2048
 eval_fraction = 0.0
 threads = 1
+
+[validation]
+provider = "fake"
+limit = 3
+threads = 2
 """
 
 
@@ -58,7 +65,7 @@ def test_run_all_runs_each_built_stage_in_order(fake_ws):
     set_tables(ws, FAKE.format(url=server.url, pool=40))
     po("run", "all", ws=ws)
     assert stages_and_states(ws) == [("baseline", "succeeded"), ("mipro", "succeeded"), ("teacher", "succeeded"),
-                                     ("finetune", "succeeded")]
+                                     ("finetune", "succeeded"), ("validation", "succeeded")]
 
 
 def test_run_all_stops_at_the_first_stage_that_fails(fake_ws):
@@ -74,10 +81,10 @@ def test_run_all_detached_is_one_background_process_for_the_chain(fake_ws):
     ws, server = fake_ws
     set_tables(ws, FAKE.format(url=server.url, pool=40))
     out = json.loads(po("run", "all", "--detach", "--json", ws=ws).stdout)
-    assert out["stages"] == ["baseline", "mipro", "teacher", "finetune"]
-    wait_for(lambda: [s for _, s in stages_and_states(ws)] == ["succeeded"] * 4, timeout=300, what="the chain")
+    assert out["stages"] == ["baseline", "mipro", "teacher", "finetune", "validation"]
+    wait_for(lambda: [s for _, s in stages_and_states(ws)] == ["succeeded"] * 5, timeout=300, what="the chain")
     log = (ws / "artifacts" / "pipeline.log").read_text()
-    assert "starting baseline" in log and "(teacher): succeeded" in log
+    assert "baseline: starting" in log and "teacher: run 3 succeeded" in log and "pipeline succeeded" in log
     runs = read.list_runs(open_db(ws / "state.db", readonly=True))
     assert len({r.pid for r in runs}) == 1  # one process, one model load
 
@@ -85,3 +92,65 @@ def test_run_all_detached_is_one_background_process_for_the_chain(fake_ws):
 def test_run_all_takes_no_stage_options(demo_ws):
     proc = po("run", "all", "--limit", "3", ws=demo_ws, check=False)
     assert proc.returncode == 2 and "takes its settings from po.toml" in proc.stderr
+
+
+def _chain(ws):
+    return read.latest_chain(open_db(ws / "state.db", readonly=True))
+
+
+def _running(ws, stage: str, at_least: int):
+    """The run of `stage`, once it has stored `at_least` units."""
+    runs = [r for r in read.list_runs(open_db(ws / "state.db", readonly=True), stage=stage)
+            if r.state == "running" and r.done >= at_least]
+    return runs[0] if runs else None
+
+
+def _kill_chain(ws) -> None:
+    os.kill(_chain(ws).pid, signal.SIGKILL)
+    wait_for(lambda: _chain(ws).status == "stale", timeout=30, what="the chain's process to be gone")
+
+
+def test_run_all_killed_in_finetune_and_in_validation_resumes_to_a_verdict(fake_ws):
+    """kill -9 of the whole pipeline mid-fine-tune and mid-validation: `po resume` (no run)
+    continues each from where it stopped, to a report and a verdict; a second `po run all`
+    then skips every stage, each with the run it reuses."""
+    ws, server = fake_ws
+    set_tables(ws, FAKE.format(url=server.url, pool=40).replace("max_steps = 2", "max_steps = 6\ncheckpoint_every = 2")
+               .replace("limit = 3\nthreads = 2", "limit = 6\nthreads = 1"))
+    po("run", "all", "--detach", ws=ws)
+    wait_for(lambda: _running(ws, "finetune", 3), timeout=400, interval=0.05, what="the fine-tune's third step")
+    _kill_chain(ws)
+    (finetune,) = read.list_runs(open_db(ws / "state.db", readonly=True), stage="finetune")
+    assert finetune.status == "stale"
+
+    po("resume", "--detach", ws=ws)
+    wait_for(lambda: _running(ws, "validation", 2), timeout=400, interval=0.05, what="two validation answers")
+    _kill_chain(ws)
+
+    proc = po("resume", ws=ws)  # the rest of it here, in the foreground
+    assert "validation: resuming run" in proc.stderr
+    db = open_db(ws / "state.db", readonly=True)
+    assert stages_and_states(ws) == [(s, "succeeded") for s in ("baseline", "mipro", "teacher", "finetune",
+                                                                 "validation")]
+    finetune = read.get_run(db, finetune.id)
+    assert finetune.attempt == 2 and finetune.summary["steps"] == 6
+    steps = [row["step"] for row in db.query("SELECT step FROM finetune_metrics WHERE run_id = ? AND kind = 'train' "
+                                             "ORDER BY step", [finetune.id])]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the curve continues after the kill: no step missing
+    (validation,) = read.list_runs(db, stage="validation")
+    assert validation.attempt == 2
+    summary = validation.summary
+    assert set(summary["systems"]) == {"baseline", "optimized", "student"}
+    assert summary["verdict"] in ("pass", "fail", "not decidable") and summary["checks"]
+    rows = read.eval_results(db, validation.id)
+    assert len(rows) == 18 == len({(r.system, r.example_id) for r in rows})  # 3 systems x 6, each once
+    report = (ws / "artifacts" / str(validation.id) / "report.md").read_text()
+    assert "## Verdict: " + summary["verdict"] in report
+    assert (ws / "artifacts" / str(validation.id) / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _chain(ws).state == "succeeded"
+
+    before = len(read.list_runs(db))
+    again = po("run", "all", ws=ws)
+    assert again.stderr.count("skipped: run") == 5
+    assert f"validation: skipped: run {validation.id} succeeded with the same inputs" in again.stderr
+    assert len(read.list_runs(open_db(ws / "state.db", readonly=True))) == before

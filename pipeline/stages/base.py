@@ -188,6 +188,9 @@ class Stage:
     progress_label: ClassVar[str] = "working"  # what done / total counts, for progress bars
     limit_key: ClassVar[str | None] = None  # the "only the first N examples" field (`--limit`)
     in_chain: ClassVar[bool] = True  # a step of `po run all`
+    # Keys of the run config that are estimates, not inputs (left out of the inputs fingerprint
+    # that lets `po run all` skip a stage already done with the same inputs).
+    volatile_keys: ClassVar[tuple[str, ...]] = ()
     toml_real: ClassVar[str] = ""  # the po.toml section `po init` writes
     toml_demo: ClassVar[str | None] = None  # ... and `po init --demo` (None: the same)
     commands: ClassVar[tuple[Command, ...]] = ()  # po NAME COMMAND
@@ -298,6 +301,12 @@ class Stage:
 
     def details(self, db, run) -> Details | None:
         """Where a run stands beyond done / total, for `po status RUN`."""
+        return None
+
+    def promotion(self, run) -> dict | None:
+        """What `po promote RUN` would make the task model, for a stage that judges systems:
+        {"system", "provider_config", "verdict" (the gate's: pass, fail, not decidable),
+        "program"}; None when its runs promote nothing."""
         return None
 
     # -- launching from the console ----------------------------------------------------------

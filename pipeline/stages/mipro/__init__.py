@@ -87,6 +87,7 @@ class MiproStage(Stage):
     order = 20
     progress_label = "evaluations"
     limit_key = "val_limit"
+    volatile_keys = ("projection", "planned_evaluations")  # estimates from earlier runs' timings
     toml_real = TOML_REAL
     toml_demo = TOML_DEMO
 

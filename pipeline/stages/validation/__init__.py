@@ -263,7 +263,8 @@ class ValidationStage(Stage):
         cfg = self.run_config(run.config)
         subject = _subject(cfg.gate, cfg.reference, [s.name for s in cfg.resolved])
         if subject is None:
-            return None
+            return {"system": None, "verdict": run.summary["verdict"],
+                    "why": "it judged no system but the reference (no student, and the gate names no other)"}
         system = next(s for s in cfg.resolved if s.name == subject)
         return {"system": subject, "provider_config": system.provider_config, "verdict": run.summary["verdict"],
                 "program": system.program}
