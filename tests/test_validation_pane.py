@@ -54,21 +54,22 @@ def answer(system: str, position: int) -> dict:
                         "product_owner_review": f"Verdict: Approved ({system})"}}
 
 
-def validation_config(ws: Workspace, systems=SYSTEMS, notes=()) -> ValidationRun:
+def validation_config(ws: Workspace, systems=SYSTEMS, notes=(), gate=None) -> ValidationRun:
     resolved = [{"name": name, "program": "as written", "program_dir": None, "program_fingerprint": "0" * 16,
                  "provider": "local", "provider_config": {"kind": "local"}, "source": "the test"}
                 for name in systems]
     return ValidationRun.model_validate({
         "provider_config": {"kind": "local"}, "resolved": resolved, "notes": list(notes),
-        "val": str(ws.root / "data/val.jsonl"), "val_sha256": "0" * 64, "examples": 8})
+        "val": str(ws.root / "data/val.jsonl"), "val_sha256": "0" * 64, "examples": 8,
+        **({"gate": gate} if gate is not None else {})})
 
 
 def record_validation(ws: Workspace, *, answered: dict[str, int] | None = None, running: bool = False,
-                      notes=()) -> int:
+                      notes=(), gate=None) -> int:
     """A validation run: each system's first `answered[system]` answers stored (all 8 by
     default); finished with the real compare()'s summary unless `running`."""
     db = ws.db()
-    cfg = validation_config(ws, notes=notes)
+    cfg = validation_config(ws, notes=notes, gate=gate)
     run_id = store.create_run(db, "validation", cfg.model_dump(mode="json"))
     store.start_run(db, run_id, os.getpid(), socket.gethostname())  # alive: this process
     answered = answered or {name: 8 for name in SYSTEMS}
@@ -235,3 +236,24 @@ def test_no_run_yet_says_how_to_launch_one(workspace):
             assert app.screen is app.screen_stack[0]
 
     asyncio.run(story())
+
+
+def test_a_failed_gate_and_a_run_stopped_before_its_comparison_say_so(workspace):
+    from po_console.panes.validation import ValidationView, verdict_text
+
+    db = workspace.db()
+    failed = record_validation(workspace, gate=["optimized.mean >= student.mean", "nobody.mean >= 0.5"])
+    lines = verdict_text(ValidationView(read.get_run(db, failed))).plain.splitlines()
+    assert lines[0] == "verdict fail · gate of 2 conditions"
+    assert lines[1].startswith("  ✗ fail optimized.mean 0.5214 >= student.mean 0.6357")
+    assert lines[2] == "  ? not decidable nobody.mean (no system 'nobody') >= 0.5"
+    assert lines[3].startswith("note: underpowered (paired examples under 20: optimized 6, student 6)")
+    assert lines[4:] == [f"note: {name}: 1 examples this system failed are not in the paired comparison"
+                         for name in ("optimized", "student")]
+    assert verdict_text(ValidationView(read.get_run(db, failed)), limit=4).plain.splitlines()[3] == \
+        "… 3 more (report.md in the run's artifacts)"
+
+    stopped = record_validation(workspace, answered={"baseline": 8}, running=True, notes=["no student: a note"])
+    store.finish_run(db, stopped, "cancelled")
+    assert verdict_text(ValidationView(read.get_run(db, stopped))).plain.splitlines() == [
+        "verdict: none · cancelled before every system answered: r resumes", "note: no student: a note"]

@@ -23,8 +23,16 @@ from pipeline.stages.base import Stage
 from pipeline.stages.validation import report
 from pipeline.stages.validation.stats import TIE, UNDERPOWERED_BELOW
 from pipeline.units import figure
-from po_console.panes.base import Pane, View, latest_run_id, row_table, selected_key, status_text, sync_ordered, \
-    sync_table
+from po_console.panes.base import (
+    Pane,
+    View,
+    latest_run_id,
+    row_table,
+    selected_key,
+    status_text,
+    sync_ordered,
+    sync_table,
+)
 from po_console.screens import ExampleScreen
 from state import read
 from state.read import EvalResult, Run
