@@ -70,6 +70,65 @@ def stage_rows(db) -> list[StageRow]:
 
 
 @dataclass
+class ChainStatus:
+    """The last `po run all` as a whole: where it is, and how long the rest may take."""
+
+    chain: int
+    status: str  # running, succeeded, failed, cancelled, stale
+    stages: list[str]
+    current: str | None  # the stage running now, or where it stopped
+    eta_s: float | None  # the current run's ETA plus the later stages' last durations
+    untimed: list[str]  # later stages with no earlier run to time
+    error: str | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        where = f"{self.current} ({self.stages.index(self.current) + 1} of {len(self.stages)})" \
+            if self.current in self.stages else ""
+        if self.status == "running":
+            eta = f", ETA {duration(self.eta_s)}" if self.eta_s is not None else ""
+            eta += f" + {', '.join(self.untimed)} (never timed)" if self.untimed and eta else ""
+            return f"pipeline {self.chain} running: {where}{eta}"
+        if self.status == "succeeded":
+            return f"pipeline {self.chain} succeeded"
+        return f"pipeline {self.chain} {self.status} at {where or 'its start'} — po resume continues it"
+
+
+def chain_status(db, rows: list[StageRow] | None = None) -> ChainStatus | None:
+    """The newest chain's standing (None before any `po run all`); `rows`: stage_rows(db), when
+    the caller has them."""
+    chain = read.latest_chain(db) if db is not None else None
+    if chain is None:
+        return None
+    runs = read.chain_runs(db, chain.id)
+    status = chain.status
+    current = runs[-1].stage if runs else None
+    eta, untimed = None, []
+    if status == "running" and current is not None:
+        row = next((r for r in rows or stage_rows(db) if r.stage == current), None)
+        eta = row.eta_high_s or row.eta_s if row else None
+        latest = {}
+        for run in read.list_runs(db, limit=500):  # newest first: the last succeeded run of each stage
+            if run.state == "succeeded" and run.started_at and run.ended_at:
+                latest.setdefault(run.stage, run.ended_at - run.started_at)
+        for name in chain.stages[chain.stages.index(current) + 1:]:
+            if name in latest:
+                eta = (eta or 0.0) + latest[name]
+            else:
+                untimed.append(name)
+    return ChainStatus(chain.id, status, chain.stages, current, eta, untimed, chain.error)
+
+
+def task_model(db) -> str:
+    """Which model answers `provider = "task"`, in one line."""
+    from pipeline.promotion import describe
+
+    return describe(read.active_promotion(db) if db is not None else None)
+
+
+@dataclass
 class RunStatus:
     run: read.Run
     artifacts: list[read.Artifact]

@@ -327,10 +327,16 @@ def status(run_id: int | None, as_json: bool, watch: bool, workspaces: tuple[str
         if as_json:
             data = {root: [row.to_json() for row in found] for root, found in rows.items()}
             _print_json(data if len(dbs) > 1 else next(iter(data.values())))
-        for root, found in rows.items() if not as_json else ():
+        for (root, found), (_, db) in zip(rows.items(), dbs, strict=True) if not as_json else ():
             if len(dbs) > 1:
                 out.print(f"== {root} ==", style="bold")
             out.print(render.overview_table(found))
+            chain = overview.chain_status(db, found)
+            if chain is not None:
+                out.print(chain.text(), highlight=False)
+            if db.execute("SELECT 1 FROM promotions LIMIT 1").fetchone() if "promotions" in db.table_names() \
+                    else None:
+                out.print(overview.task_model(db), highlight=False)
         if not watch:
             return
         try:

@@ -56,7 +56,8 @@ def test_every_screen_is_reachable_by_keyboard(recorded):
                              what="the overview")
             assert cell(app, "overview-table", "mipro", "state") == "succeeded"
             assert cell(app, "overview-table", "finetune", "state") == "never run"
-            assert cell(app, "overview-table", "validation", "state") == "not built yet"
+            assert cell(app, "overview-table", "validation", "state") == "never run"
+            assert cell(app, "overview-table", "integration", "state") == "not built yet"
 
             await pilot.press("2")
             await wait_until(pilot, lambda: app.query_one("#runs-table", DataTable).row_count == 4, what="runs")
@@ -375,7 +376,7 @@ def test_cli_progress_and_run_summary_say_what_each_stage_counts(recorded):
     from po_console import render
 
     for stage, label in [("baseline", "evaluating"), ("mipro", "evaluations"), ("teacher", "accepted"),
-                         ("finetune", "steps"), ("validation", "working")]:
+                         ("finetune", "steps"), ("validation", "answers"), ("integration", "working")]:
         progress = render.RunProgress(Console(file=io.StringIO()), stage=stage)
         with progress:
             progress.update(0, 6)
@@ -631,7 +632,7 @@ def test_a_running_teacher_runs_eta_is_a_range_in_the_overview_and_po_status(tmp
 
     ws = init_only(tmp_path)
     run_id = record_teacher(ws, state="running", attempts=10, started=time.time() - 110, took=110, pid=os.getpid())
-    rows = StoreReader(ws).read(View("overview"))  # what the console's overview shows
+    rows = StoreReader(ws).read(View("overview")).rows  # what the console's overview shows
     row = {r.stage: r for r in rows}["teacher"]
     assert row.run == run_id and row.eta_s < row.eta_high_s  # from the acceptance rate's interval
     assert "–" in row.eta_text()

@@ -3,17 +3,27 @@ heartbeat age and key figure. Launch, cancel and resume act on the selected stag
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from pipeline.overview import StageRow, stage_rows
+from pipeline.overview import ChainStatus, StageRow, chain_status, stage_rows, task_model
 from pipeline.units import duration
 from po_console.panes.base import Pane, View, selected_key, status_text, sync_table
+
+
+@dataclass
+class Overview:
+    rows: list[StageRow]
+    chain: ChainStatus | None = None  # the last `po run all`
+    task_model: str = ""
 
 
 class OverviewPane(Pane):
     name = "overview"
     title = "Overview"
+    key_label = "Home"  # seven panes' keys and launch / cancel fit 80 columns
     description = "Pipeline overview: every stage"
     order = 0
 
@@ -22,7 +32,7 @@ class OverviewPane(Pane):
         self.rows: dict[str, StageRow] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static("Pipeline", classes="pane-title")
+        yield Static("Pipeline", id="overview-title", classes="pane-title")
         table = DataTable(id="overview-table", cursor_type="row", zebra_stripes=False)
         for label, key in [("stage", "stage"), ("state", "state"), ("run", "run"), ("progress", "progress"),
                            ("rate", "rate"), ("ETA", "eta"), ("beat", "beat"), ("result", "result")]:
@@ -31,13 +41,18 @@ class OverviewPane(Pane):
         yield Static("", id="overview-hint", classes="hint")
 
     def on_mount(self) -> None:
-        self.show(stage_rows(None))  # every stage at once; its runs when the store is read
+        self.show(Overview(stage_rows(None)))  # every stage at once; its runs when the store is read
 
     @classmethod
-    def read(cls, db, view: View, memo: dict) -> list[StageRow]:
-        return stage_rows(db)
+    def read(cls, db, view: View, memo: dict) -> Overview:
+        rows = stage_rows(db)
+        promoted = "promotions" in db.table_names() and db.execute("SELECT 1 FROM promotions LIMIT 1").fetchone()
+        return Overview(rows, chain_status(db, rows), task_model(db) if promoted else "")
 
-    def show(self, rows: list[StageRow]) -> None:
+    def show(self, data: Overview) -> None:
+        rows = data.rows
+        title = "Pipeline" + (f" · {data.chain.text()}" if data.chain else "")
+        self.query_one("#overview-title", Static).update(title + (f"\n{data.task_model}" if data.task_model else ""))
         self.rows = {row.stage: row for row in rows}
         cells, stale = {}, []
         for row in rows:
