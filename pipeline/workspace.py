@@ -67,7 +67,7 @@ class ProjectSpec:
     fields: tuple[tuple[str, str], ...] = ()  # (key in the files, the program's field)
 
 
-def config_text(demo: bool, project: ProjectSpec | None = None) -> str:
+def config_text(demo: bool | str, project: ProjectSpec | None = None) -> str:
     """The po.toml `po init` writes: data, providers, the team's program and metric when given
     (else the shipped ones, by default), then each stage's section (its demo settings with --demo)."""
     from pipeline import stages
@@ -195,7 +195,7 @@ def locate(path: str | os.PathLike | None = None) -> Workspace:
     return ws
 
 
-def init_workspace(path: str | os.PathLike | None, *, demo: bool, force: bool = False,
+def init_workspace(path: str | os.PathLike | None, *, demo: bool | str | None, force: bool = False,
                    project: ProjectSpec | None = None) -> Workspace:
     """Create a workspace. With `project`, po.toml names the team's program, metric and data;
     they are imported and checked first, and nothing is written when they fail."""

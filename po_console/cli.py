@@ -66,7 +66,10 @@ def _print_json(data) -> None:
 
 
 @cli.command()
-@click.option("--demo", is_flag=True, help="copy the shipped demo data: runs fully offline on the embedded model")
+@click.option("--demo", type=click.Choice(["pipeline", "distill"]), is_flag=False, flag_value="pipeline",
+              default=None, help="copy the shipped demo data: runs fully offline on the embedded model. --demo "
+              "(pipeline): every stage small, about 10 min; --demo=distill: sized to tell with a confidence "
+              "interval whether the student beats the program as written (about 45 min)")
 @click.option("--force", is_flag=True, help="overwrite an existing po.toml")
 @click.option("--program", metavar="MODULE:NAME", help="your dspy.Module class (or a function returning one)")
 @click.option("--metric", metavar="MODULE:NAME", help="your metric(example, prediction, trace=None)")
@@ -76,7 +79,7 @@ def _print_json(data) -> None:
 @click.option("--pool", metavar="FILE", help="inputs for the teacher data set (JSONL)")
 @click.option("--field", "fields", multiple=True, metavar="KEY=FIELD",
               help="a key of your data files holds this field of the program (repeatable)")
-def init(demo: bool, force: bool, program: str | None, metric: str | None, python_path: tuple[str, ...],
+def init(demo: str | None, force: bool, program: str | None, metric: str | None, python_path: tuple[str, ...],
          train: str | None, val: str | None, pool: str | None, fields: tuple[str, ...]) -> None:
     """Create a workspace: po.toml, state.db, artifacts/, cache/ (and data/ with --demo).
 
@@ -107,7 +110,8 @@ def init(demo: bool, force: bool, program: str | None, metric: str | None, pytho
     ws = init_workspace(_workspace_dir(), demo=demo, force=force, project=spec)
     out.print(f"workspace ready: {ws.root}")
     if demo:
-        out.print("demo data in data/ (60 train, 34 validation, 520 pool inputs). Next: po run baseline, or po run all")
+        out.print(f"demo data in data/ (60 train, 34 validation, 520 pool inputs), {demo} profile. Next: "
+                  "po run baseline, or po run all")
     elif spec:
         f = ws.project.fields
         out.print(f"program {spec.program}: inputs {', '.join(f.inputs)} -> outputs {', '.join(f.outputs)}")

@@ -193,6 +193,8 @@ class Stage:
     volatile_keys: ClassVar[tuple[str, ...]] = ()
     toml_real: ClassVar[str] = ""  # the po.toml section `po init` writes
     toml_demo: ClassVar[str | None] = None  # ... and `po init --demo` (None: the same)
+    # ... and other demo profiles (`po init --demo=distill`); a profile it lacks takes toml_demo.
+    toml_profiles: ClassVar[dict[str, str]] = {}
     commands: ClassVar[tuple[Command, ...]] = ()  # po NAME COMMAND
     # Its own tables: SQL scripts (statements separated by ";\n") or functions of a connection,
     # applied in order by every writable open of the store; add at the end, never edit one that shipped.
@@ -211,8 +213,13 @@ class Stage:
     def check_overrides(self, current: StageConfig, overrides: dict) -> None:
         """Refuse overrides that contradict po.toml in a way validation cannot see."""
 
-    def toml(self, demo: bool) -> str:
-        return self.toml_demo if demo and self.toml_demo is not None else self.toml_real
+    def toml(self, demo: bool | str) -> str:
+        """The section `po init` writes: real, or of a demo profile (True: the pipeline demo)."""
+        if not demo:
+            return self.toml_real
+        if isinstance(demo, str) and demo in self.toml_profiles:
+            return self.toml_profiles[demo]
+        return self.toml_demo if self.toml_demo is not None else self.toml_real
 
     # -- running -----------------------------------------------------------------------------
     def plan(self, ws, cfg: StageConfig) -> RunConfig:

@@ -111,6 +111,24 @@ checkpoint_every = 4
 """
 
 
+# The distillation demo: ~100 records, 2 epochs at an effective batch of 4 (~45 steps, ~5 min).
+TOML_DISTILL = """
+[finetune]
+# Distillation demo: the student of the embedded model on its own best answers.
+# A GPU box: base_model = "mistralai/Mistral-7B-Instruct-v0.3", epochs = 2, batch_size = 4.
+base_model = "embedded"
+lora_r = 32
+lora_alpha = 64
+epochs = 2
+batch_size = 1
+gradient_accumulation = 4
+max_length = 2048             # a PO prompt and its answer: 700-1,300 tokens
+eval_fraction = 0.1
+eval_every = 10
+checkpoint_every = 10
+"""
+
+
 class FinetuneStage(Stage):
     name = "finetune"
     title = "LoRA fine-tune"
@@ -120,6 +138,7 @@ class FinetuneStage(Stage):
     order = 40
     progress_label = "steps"
     toml_real = TOML_REAL
+    toml_profiles = {"distill": TOML_DISTILL}
     toml_demo = TOML_DEMO
     migrations = store.MIGRATIONS
 

@@ -75,6 +75,22 @@ threads = 4
 """
 
 
+# The distillation demo needs ~100 records to train on. 0.5 rather than 0.55 keeps it near
+# 20 minutes on a 2-core CPU (about one attempt in three); chosen for time, before any result.
+TOML_DISTILL = """
+[teacher]
+# Distillation demo: the embedded model is its own teacher (best of 3 attempts at temperature
+# 0.8, kept when the metric gives >= 0.5): the student learns from its best answers.
+# A real teacher (gemini-2.5-pro) uses max_records = 400, min_score = 0.85.
+provider = "local"
+max_records = 100
+min_score = 0.5
+attempts_per_input = 3
+temperature = 0.8
+threads = 4
+"""
+
+
 class _Queue:
     """Attempts to make, in pool order; a rejected attempt queues the input's next one.
     An iterator that may run dry and fill again (evaluate_examples asks again after each result)."""
@@ -108,6 +124,7 @@ class TeacherStage(Stage):
     progress_label = "accepted"
     limit_key = "pool_limit"
     toml_real = TOML_REAL
+    toml_profiles = {"distill": TOML_DISTILL}
     toml_demo = TOML_DEMO
 
     @property
