@@ -122,6 +122,7 @@ def test_run_all_killed_in_finetune_and_in_validation_resumes_to_a_verdict(fake_
     _kill_chain(ws)
     (finetune,) = read.list_runs(open_db(ws / "state.db", readonly=True), stage="finetune")
     assert finetune.status == "stale"
+    assert "pipeline 1 stale at finetune (4 of 5) — po resume continues it" in po("status", ws=ws).stdout
 
     po("resume", "--detach", ws=ws)
     wait_for(lambda: _running(ws, "validation", 2), timeout=400, interval=0.05, what="two validation answers")
@@ -148,6 +149,7 @@ def test_run_all_killed_in_finetune_and_in_validation_resumes_to_a_verdict(fake_
     assert "## Verdict: " + summary["verdict"] in report
     assert (ws / "artifacts" / str(validation.id) / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _chain(ws).state == "succeeded"
+    assert "pipeline 1 succeeded" in po("status", ws=ws).stdout
 
     before = len(read.list_runs(db))
     again = po("run", "all", ws=ws)
