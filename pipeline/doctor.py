@@ -230,10 +230,13 @@ def unusable(config: dict) -> list[str]:
     unreachable server, a missing key or an unknown model is a refusal, not a failure after
     an hour. The embedded model is left to the run: its own error is as clear and as quick."""
     problems, seen = [], set()
-    for key, name_key in (("provider_config", "provider"), ("prompt_provider_config", "prompt_provider"),
-                          ("judge_config", "judge")):
-        cfg = config.get(key)
-        name = config.get(name_key) or config.get("provider")
+    tables = [(config.get(key), config.get(name_key) or config.get("provider"))
+              for key, name_key in (("provider_config", "provider"), ("prompt_provider_config", "prompt_provider"),
+                                    ("judge_config", "judge"))]
+    # A run that answers through several (validation's systems) lists them as `resolved`.
+    tables += [(s.get("provider_config"), s.get("provider")) for s in config.get("resolved") or []
+               if isinstance(s, dict)]
+    for cfg, name in tables:
         if not cfg or cfg.get("kind") == "local" or name in seen:
             continue
         seen.add(name)

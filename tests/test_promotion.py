@@ -127,3 +127,21 @@ def test_promote_refuses_a_run_that_judges_nothing(demo_ws):
     run = json.loads(po("run", "baseline", "--json", ws=demo_ws).stdout)
     proc = po("promote", str(run["id"]), ws=demo_ws, check=False)
     assert proc.returncode != 0 and "cannot be promoted" in proc.stderr
+
+
+def test_a_system_on_a_provider_that_is_down_is_refused_before_any_answer(demo_ws):
+    set_tables(demo_ws, """
+[providers.down]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+model = "m"
+
+[validation.systems.baseline]
+provider = "local"
+
+[validation.systems.remote]
+provider = "down"
+""")
+    proc = po("run", "validation", ws=demo_ws, check=False)
+    assert proc.returncode != 0 and "cannot start: provider down:" in proc.stderr
+    assert read.list_runs(open_db(demo_ws / "state.db", readonly=True)) == []
