@@ -77,7 +77,8 @@ def print_run(console: Console, run: Run, artifacts: list[Artifact] | None = Non
     if rows:
         table = Table(title=stage.short_title, show_header=True, header_style="bold", title_justify="left")
         table.add_column("figure")
-        table.add_column("value", justify="right")
+        # Figures line up on the right; sentences (a gate's reasons) read from the left.
+        table.add_column("value", justify="right" if all(len(v) <= 60 for _, v in rows) else "left")
         for figure, value in rows:
             table.add_row(figure, value)
         console.print(table)
