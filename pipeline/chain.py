@@ -39,6 +39,12 @@ def stage_names() -> list[str]:
 
 
 def start(ws, *, promote: bool = False) -> int:
+    """A new pipeline; refused while the last one is still running (two would race for the
+    same stages)."""
+    current = read.latest_chain(ws.db(readonly=True))
+    if current is not None and current.status == "running":
+        raise control.ControlError(f"pipeline {current.id} is still running (pid {current.pid}): watch it with "
+                                   "`po status`, or stop its run with `po cancel RUN`")
     return store.create_chain(ws.db(), stage_names(), promote=promote)
 
 
@@ -56,73 +62,87 @@ def resumable(ws) -> read.Chain:
     return chain
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a stage's plan or resume refuses with: one line for people, the chain stops there."""
+    from pipeline.providers.local_model import ModelNotFound
+    from pipeline.saved_programs import ProgramError
+
+    return control.ControlError, ConfigError, DatasetError, ProgramError, ModelNotFound
+
+
 def run(ws, chain_id: int, *, say: Callable[[str], None] = print, execute: Execute | None = None) -> read.Chain:
     """Run (or continue) chain `chain_id` in this process; returns it as it ended."""
     db = ws.db()
     execute = execute or (lambda stage, begin: read.get_run(db, begin(None)))
     chain = read.get_chain(db, chain_id)
     store.chain_started(db, chain_id, os.getpid(), socket.gethostname())
+
+    def end(state: str, error: str | None) -> read.Chain:
+        store.chain_ended(db, chain_id, state, error)
+        say(error or "pipeline succeeded")
+        return read.get_chain(db, chain_id)
+
+    used = []  # the run each stage ended with: its own, resumed, or the one it reused
     try:
         for name in chain.stages:
-            outcome = _step(ws, db, chain, name, say, execute)
-            if outcome is not None:
-                state, error = outcome
-                store.chain_ended(db, chain_id, state, error)
-                say(error)
-                return read.get_chain(db, chain_id)
+            try:
+                run, stop = _step(ws, db, chain, name, say, execute)
+            except _user_errors() as exc:
+                return end("failed", f"{name}: {exc}. Fix it, then `po resume` continues the pipeline")
+            if stop is not None:
+                return end(*stop)
+            used.append(run)
         if chain.promote:
-            _promote(ws, db, chain, say)
-    except (control.ControlError, ConfigError, DatasetError) as exc:
-        error = f"{exc}; fix it, then `po resume` continues the pipeline"
-        store.chain_ended(db, chain_id, "failed", error)
-        say(error)
-        return read.get_chain(db, chain_id)
+            _promote(ws, used, say)
     except BaseException as exc:  # an interrupt, a crash: the chain is not running any more
         store.chain_ended(db, chain_id, "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed",
                           f"{type(exc).__name__}: {exc}")
         raise
-    store.chain_ended(db, chain_id, "succeeded")
-    say("pipeline succeeded")
-    return read.get_chain(db, chain_id)
+    return end("succeeded", None)
 
 
-def _step(ws, db, chain: read.Chain, name: str, say, execute: Execute) -> tuple[str, str] | None:
-    """Do one stage of the chain; (chain state, what to do) when the chain must stop."""
+def _step(ws, db, chain: read.Chain, name: str, say, execute: Execute):
+    """Do one stage of the chain: (the run it ended with, None) to go on, or (that run,
+    (chain state, what to do)) when the chain must stop there."""
     from pipeline import stages
 
     mine = [r for r in read.chain_runs(db, chain.id) if r.stage == name]
     last = mine[-1] if mine else None
     if last is not None and last.state == "succeeded":
         say(f"{name}: done (run {last.id})")
-        return None
-    if last is not None and last.status in control.RESUMABLE:
+        return last, None
+    if last is not None and last.status not in control.RESUMABLE:
+        raise control.ControlError(f"run {last.id} is {last.status}")
+    config = control.plan(ws, name)
+    fingerprint = control.inputs_fingerprint(ws, stages.get(name), config)
+    if last is not None and last.inputs_sha256 == fingerprint:
         say(f"{name}: resuming run {last.id} ({last.status})")
         run = execute(name, lambda on_progress: control.resume(ws, last.id, on_progress=on_progress))
-    elif last is not None:
-        raise control.ControlError(f"{name}: run {last.id} is {last.status}")
     else:
-        config = control.plan(ws, name)
-        same = read.same_inputs_run(db, name, control.inputs_fingerprint(ws, stages.get(name), config))
+        if last is not None:  # po.toml, the data or an earlier stage changed since: what it says now
+            say(f"{name}: its inputs changed since run {last.id} stopped: a new run")
+        same = read.same_inputs_run(db, name, fingerprint)
         if same is not None:
             say(f"{name}: skipped: run {same.id} succeeded with the same inputs")
-            return None
+            return same, None
         say(f"{name}: starting")
         run = execute(name, lambda on_progress: control.launch(ws, name, config=config, chain_id=chain.id,
                                                                on_progress=on_progress))
     if run.state == "succeeded":
         say(f"{name}: run {run.id} succeeded")
-        return None
-    why = f": {run.error}" if run.error else ""
+        return run, None
     if run.state == "cancelled":
-        return "cancelled", f"{name}: run {run.id} was cancelled; `po resume` continues the pipeline from it"
-    return "failed", (f"{name}: run {run.id} {run.state}{why}. See `po logs {run.id}`; fix the cause, then "
-                      "`po resume` continues the pipeline from this run")
+        return run, ("cancelled", f"{name}: run {run.id} was cancelled; `po resume` continues the pipeline from it")
+    why = f": {run.error}" if run.error else ""
+    return run, ("failed", f"{name}: run {run.id} {run.state}{why}. See `po logs {run.id}`; fix the cause, then "
+                           "`po resume` continues the pipeline (the run resumes, or starts anew if its inputs "
+                           "changed)")
 
 
-def _promote(ws, db, chain: read.Chain, say) -> None:
+def _promote(ws, used: list[read.Run], say) -> None:
     from pipeline import promotion
 
-    for run in reversed(read.chain_runs(db, chain.id)):
+    for run in reversed(used):
         offer = promotion.offer(run)
         if offer is None or offer.get("system") is None:
             continue
@@ -132,7 +152,7 @@ def _promote(ws, db, chain: read.Chain, say) -> None:
         promotion.promote(ws, run.id, who=getpass.getuser())
         say(f"promoted: {offer['system']} of run {run.id} is the task model")
         return
-    say("not promoted: no run of this pipeline judged a system (no validation run)")
+    say("not promoted: no stage of this pipeline judged a system (no validation run)")
 
 
 def spawn(ws, chain_id: int) -> int:

@@ -63,7 +63,7 @@ def inputs_fingerprint(ws, stage, config: dict) -> str:
     metric, and the weights of every LoRA adapter a provider table serves. Two runs of a stage
     with the same fingerprint answer the same question."""
     import hashlib
-    import inspect
+    import importlib.util
     import json
 
     from pipeline.providers.local_model import adapter_revision
@@ -71,11 +71,13 @@ def inputs_fingerprint(ws, stage, config: dict) -> str:
     stable = {k: v for k, v in config.items() if k not in stage.volatile_keys}
     digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode())
     project = ws.project
-    for code in (project.factory, project.metric):
-        try:
-            digest.update(Path(inspect.getsourcefile(code) or "").read_bytes())
-        except (TypeError, OSError):
-            digest.update(repr(code).encode())  # built in C or not from a file: its name stands for it
+    for ref in (project.program_ref, project.metric_ref):  # module:name -> the module's source file
+        spec = importlib.util.find_spec(ref.partition(":")[0])
+        origin = Path(spec.origin) if spec and spec.origin else None
+        digest.update(origin.read_bytes() if origin and origin.is_file() else ref.encode())
+    from pipeline.saved_programs import fingerprint
+
+    digest.update(fingerprint(project.new_program()).encode())  # what it renders, wherever that is written
     for adapter in sorted(_adapters(config)):
         if Path(adapter).is_dir():
             digest.update(adapter_revision(Path(adapter)).encode())

@@ -93,6 +93,8 @@ class ChainStatus:
             return f"pipeline {self.chain} running: {where}{eta}"
         if self.status == "succeeded":
             return f"pipeline {self.chain} succeeded"
+        if self.error and self.status in ("failed", "cancelled"):
+            return f"pipeline {self.chain} {self.status}: {self.error}"  # names the stage and what to do
         return f"pipeline {self.chain} {self.status} at {where or 'its start'} — po resume continues it"
 
 

@@ -327,11 +327,11 @@ def status(run_id: int | None, as_json: bool, watch: bool, workspaces: tuple[str
         return render.print_run(out, found.run, found.artifacts, found.details.lines if found.details else None)
     dbs = [(ws, ws.db(readonly=True)) for ws in chosen]
     while True:
-        rows = {str(ws.root): overview.stage_rows(db) for ws, db in dbs}
+        rows = [(str(ws.root), overview.stage_rows(db), db) for ws, db in dbs]
         if as_json:
-            data = {root: [row.to_json() for row in found] for root, found in rows.items()}
+            data = {root: [row.to_json() for row in found] for root, found, _ in rows}
             _print_json(data if len(dbs) > 1 else next(iter(data.values())))
-        for (root, found), (_, db) in zip(rows.items(), dbs, strict=True) if not as_json else ():
+        for root, found, db in rows if not as_json else ():
             if len(dbs) > 1:
                 out.print(f"== {root} ==", style="bold")
             out.print(render.overview_table(found))

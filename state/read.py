@@ -414,7 +414,8 @@ def chain_runs(db: sqlite_utils.Database, chain_id: int) -> list[Run]:
 
 
 def same_inputs_run(db: sqlite_utils.Database, stage: str, inputs_sha256: str) -> Run | None:
-    """The newest succeeded run of `stage` that read exactly these inputs."""
-    rows = list(db.query("SELECT * FROM runs WHERE stage = ? AND inputs_sha256 = ? AND state = 'succeeded' "
-                         "ORDER BY id DESC LIMIT 1", [stage, inputs_sha256]))
-    return _run(rows[0]) if rows else None
+    """The newest succeeded run of `stage`, when it read exactly these inputs. Only the newest:
+    the stages after it read the newest succeeded run, so an older one cannot stand in for it."""
+    rows = list(db.query("SELECT * FROM runs WHERE stage = ? AND state = 'succeeded' ORDER BY id DESC LIMIT 1",
+                         [stage]))
+    return _run(rows[0]) if rows and rows[0]["inputs_sha256"] == inputs_sha256 else None

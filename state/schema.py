@@ -215,8 +215,10 @@ def _v9_systems_promotions_chains(conn: sqlite3.Connection) -> None:
             PRIMARY KEY (run_id, system, example_id)
         )""")
     names = ", ".join(columns)
+    # Rows of a run that is not in `runs` (written by hand, without foreign keys) would stop
+    # the copy under foreign_keys=ON, and the store with it: they are left behind.
     _execute_each(conn, f"""
-        INSERT INTO eval_results ({names}) SELECT {names} FROM eval_results_v8;
+        INSERT INTO eval_results ({names}) SELECT {names} FROM eval_results_v8 WHERE run_id IN (SELECT id FROM runs);
         DROP TABLE eval_results_v8;
 
         -- The workspace's task model: the provider table baseline, MIPROv2 and validation runs use

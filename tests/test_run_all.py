@@ -69,12 +69,22 @@ def test_run_all_runs_each_built_stage_in_order(fake_ws):
 
 
 def test_run_all_stops_at_the_first_stage_that_fails(fake_ws):
+    """It stops with what to do; once po.toml is fixed, `po resume` starts the stage anew (its
+    inputs changed) and finishes the pipeline."""
     ws, server = fake_ws
     set_tables(ws, FAKE.format(url=server.url, pool=1).replace("max_records = 3", "max_records = 50"))
     proc = po("run", "all", ws=ws, check=False)
     assert proc.returncode == 1
     assert stages_and_states(ws) == [("baseline", "succeeded"), ("mipro", "succeeded"), ("teacher", "failed")]
     assert "pool exhausted" in proc.stdout + proc.stderr
+    assert "po resume` continues the pipeline" in proc.stderr
+    assert "pipeline 1 failed: teacher: run 3 failed" in po("status", ws=ws).stdout
+
+    set_tables(ws, FAKE.format(url=server.url, pool=40))
+    proc = po("resume", ws=ws)
+    assert "teacher: its inputs changed since run 3 stopped: a new run" in proc.stderr
+    assert stages_and_states(ws)[2:] == [("teacher", "failed"), ("teacher", "succeeded"), ("finetune", "succeeded"),
+                                         ("validation", "succeeded")]
 
 
 def test_run_all_detached_is_one_background_process_for_the_chain(fake_ws):
@@ -82,6 +92,8 @@ def test_run_all_detached_is_one_background_process_for_the_chain(fake_ws):
     set_tables(ws, FAKE.format(url=server.url, pool=40))
     out = json.loads(po("run", "all", "--detach", "--json", ws=ws).stdout)
     assert out["stages"] == ["baseline", "mipro", "teacher", "finetune", "validation"]
+    second = po("run", "all", ws=ws, check=False)  # two pipelines would race for the same stages
+    assert second.returncode != 0 and f"pipeline {out['chain']} is still running" in second.stderr
     wait_for(lambda: [s for _, s in stages_and_states(ws)] == ["succeeded"] * 5, timeout=300, what="the chain")
     log = (ws / "artifacts" / "pipeline.log").read_text()
     assert "baseline: starting" in log and "teacher: run 3 succeeded" in log and "pipeline succeeded" in log
@@ -116,7 +128,7 @@ def test_run_all_killed_in_finetune_and_in_validation_resumes_to_a_verdict(fake_
     then skips every stage, each with the run it reuses."""
     ws, server = fake_ws
     set_tables(ws, FAKE.format(url=server.url, pool=40).replace("max_steps = 2", "max_steps = 6\ncheckpoint_every = 2")
-               .replace("limit = 3\nthreads = 2", "limit = 6\nthreads = 1"))
+               .replace("limit = 3\nthreads = 2", "limit = 6\nthreads = 1\ngate = [\"student.scored >= 1\"]"))
     po("run", "all", "--detach", ws=ws)
     wait_for(lambda: _running(ws, "finetune", 3), timeout=400, interval=0.05, what="the fine-tune's third step")
     _kill_chain(ws)
@@ -156,3 +168,7 @@ def test_run_all_killed_in_finetune_and_in_validation_resumes_to_a_verdict(fake_
     assert again.stderr.count("skipped: run") == 5
     assert f"validation: skipped: run {validation.id} succeeded with the same inputs" in again.stderr
     assert len(read.list_runs(open_db(ws / "state.db", readonly=True))) == before
+
+    promoted = po("run", "all", "--promote", ws=ws)  # every stage skipped; the reused validation run promotes
+    assert f"promoted: student of run {validation.id} is the task model" in promoted.stderr
+    assert read.active_promotion(open_db(ws / "state.db", readonly=True)).run_id == validation.id

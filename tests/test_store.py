@@ -609,6 +609,29 @@ def test_the_rejection_kind_migration_fills_its_column_from_the_reasons_as_they_
     assert kinds == ["requirement_coverage", "parse failure", "imported", "target of 6 already reached", None]
 
 
+def test_the_systems_migration_keeps_every_result_and_leaves_orphans_behind(path):
+    """v9 rebuilds eval_results with `system` in its key: every row of a v8 store comes back
+    ('' as its system), and a row of a run that does not exist (written without foreign keys)
+    does not stop the store from opening."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, step in enumerate(schema.MIGRATIONS[:8], 1):
+        step(conn)
+        conn.execute(f"PRAGMA user_version = {number}")
+    run_id = conn.execute("INSERT INTO runs (stage, state, config, created_at) VALUES ('baseline', 'succeeded', '{}', 0)"
+                          ).lastrowid
+    for position, (run, score) in enumerate([(run_id, 0.5), (run_id, None), (run_id + 7, 0.9)]):
+        conn.execute("INSERT INTO eval_results (run_id, example_id, position, status, score, parts, latency_s, outputs,"
+                     " created_at, cost_usd, feedback, judge_calls) VALUES (?, ?, ?, ?, ?, '{\"a\": 1}', 1.5, '{}',"
+                     " 0, 0.01, 'why', 2)",
+                     (run, f"ex-{position}", position, "ok" if score is not None else "parse_failure", score))
+    conn.close()
+    db = open_db(path)
+    rows = eval_results(db, run_id)
+    assert [(r.example_id, r.system, r.score, r.parts, r.cost_usd, r.feedback, r.judge_calls) for r in rows] == [
+        ("ex-0", "", 0.5, {"a": 1}, 0.01, "why", 2), ("ex-1", "", None, {"a": 1}, 0.01, "why", 2)]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+
+
 def test_a_stage_brings_its_own_tables_migrated_once_each_in_order(db):
     from state.schema import migrate_stage
 

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from pipeline.config import ConfigError, Float, Int
-from pipeline.datasets import DatasetError
+from pipeline.datasets import DatasetError, file_sha256
 from pipeline.stages.base import Details, RunConfig, Stage, StageConfig, option
 from pipeline.stages.teacher import records
 
@@ -49,6 +49,9 @@ class TeacherRun(TeacherConfig, RunConfig):
     pool: str
     pool_inputs: int
     effective_temperature: float | None
+    # What the pool held when planned: `po run all` reruns the stage when it changed. A resume
+    # does not check it (inputs added to a pool are what a resume after exhaustion needs).
+    pool_sha256: str | None = None
 
 
 TOML_REAL = """
@@ -146,7 +149,8 @@ class TeacherStage(Stage):
 
             load_ref(ws, cfg.program)  # refuses a missing or damaged program now
         return TeacherRun(**cfg.model_dump(), **self.project_keys(ws), provider_config=provider,
-                          pool=str(pool), pool_inputs=inputs, effective_temperature=temperature)
+                          pool=str(pool), pool_inputs=inputs, effective_temperature=temperature,
+                          pool_sha256=file_sha256(pool))
 
     def check_resumable(self, ws, cfg: TeacherRun) -> None:
         self.check_project(ws, cfg)

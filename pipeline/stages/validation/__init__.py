@@ -26,12 +26,16 @@ from pipeline.stages.validation import gate, stats
 from pipeline.stages.validation.systems import System, SystemConfig
 from pipeline.units import figure
 
-DEFAULT_GATE = ["student.mean >= baseline.mean - 0.02", "student.p95_latency_s <= 10"]
+# Quality no worse than the program as written (within 0.02), no more parse failures or errors
+# than it (within 5 points: the mean leaves failed answers out), and fast enough.
+DEFAULT_GATE = ["student.mean >= baseline.mean - 0.02",
+                "student.parse_failure_rate <= baseline.parse_failure_rate + 0.05",
+                "student.error_rate <= baseline.error_rate + 0.05", "student.p95_latency_s <= 10"]
 
 
 class ValidationConfig(StageConfig):
     provider: str = option("task", "the model the program as written and the optimized program answer on "
-                           "(task: the workspace's task model)")
+                           "(task: the task model as po.toml has it, before any promotion)")
     reference: str = option("baseline", "the system every other one is compared with, example by example")
     threads: Int = option(4, "examples answered concurrently by each system", ask=True, ge=1, le=64)
     limit: Int | None = option(None, "validate on the first N validation examples only", ask=True, ge=1)
@@ -60,12 +64,15 @@ class ValidationRun(ValidationConfig, RunConfig):
 
 TOML = """
 [validation]
-provider = "task"            # the task model: local until `po promote` makes the student it
+provider = "task"            # the task model as po.toml has it (the student is compared with it)
 reference = "baseline"       # the others are compared with it, example by example
 threads = 4
 # limit = 20                 # validate on the first N validation examples
 # The promotion gate (`po promote` refuses a run that did not pass it, unless --force):
-gate = ["student.mean >= baseline.mean - 0.02", "student.p95_latency_s <= 10"]
+gate = ["student.mean >= baseline.mean - 0.02",
+        "student.parse_failure_rate <= baseline.parse_failure_rate + 0.05",
+        "student.error_rate <= baseline.error_rate + 0.05",
+        "student.p95_latency_s <= 10"]
 # Systems default to: baseline (the program as written), optimized (the newest MIPROv2
 # program) and student (the newest fine-tuned adapter). Or name them:
 # [validation.systems.student]
@@ -102,7 +109,7 @@ class ValidationStage(Stage):
         from pipeline.stages.validation import systems
 
         key = f"{ws.config_path}: validation.provider"
-        provider_config = ws.provider_config(cfg.provider, key=key)
+        provider_config = ws.provider_config(cfg.provider, key=key, promoted=False)
         if cfg.systems:
             resolved, notes = systems.configured(ws, cfg.systems), []
         else:
