@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_mipro.py
 	$(PY) bench/bench_teacher.py
 	$(PY) bench/bench_finetune.py
+	$(PY) bench/bench_student.py --workspace $(DISTILL)
 
 clean-demo:
 	rm -rf $(WORKSPACE) $(DISTILL)

@@ -4,7 +4,10 @@ base and the student alternating in ABBA order (base, student, student, base, ..
 a change of the machine's load falls on both; DSPy's cache off. The team's table compares
 models by seconds per example; this measures the two rows this CPU can give.
 
-    .venv/bin/python bench/bench_student.py --adapter po-distill/artifacts/4/adapter [--examples 12]
+    .venv/bin/python bench/bench_student.py [--workspace po-distill | --adapter DIR] [--examples 12]
+
+Without --adapter it takes the newest fine-tune adapter of the workspace (`make demo-distill`
+makes one).
 """
 
 from __future__ import annotations
@@ -39,12 +42,31 @@ def answerer(settings):
     return lambda example, position: evaluate_one(program, example, project, position)
 
 
+def newest_adapter(workspace: Path) -> str | None:
+    """The adapter of the newest succeeded run that exported one."""
+    from state import read
+    from state.db import open_db
+
+    if not (workspace / "state.db").exists():
+        return None
+    runs = read.list_runs(open_db(workspace / "state.db", readonly=True), limit=500)
+    found = next((r for r in runs if r.state == "succeeded" and (r.summary or {}).get("adapter")), None)
+    return str(workspace / found.summary["adapter"]) if found else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--adapter", required=True, help="the student's LoRA adapter directory")
+    parser.add_argument("--adapter", help="the student's LoRA adapter directory")
+    parser.add_argument("--workspace", default="po-distill", help="else the newest adapter of this workspace")
     parser.add_argument("--examples", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
+
+    if args.adapter is None:
+        args.adapter = newest_adapter(Path(args.workspace))
+        if args.adapter is None:
+            print(f"no fine-tuned student in {args.workspace}: run `make demo-distill` first, or give --adapter")
+            return
 
     import dspy
 
