@@ -67,7 +67,7 @@ def test_promote_makes_the_student_the_task_model_and_undo_gives_the_base_back(d
     shutil.copytree(adapter_dir, demo_ws / "adapter")
     run = _validate(demo_ws, "student.scored >= 0")
     assert run["state"] == "succeeded" and run["summary"]["verdict"] == "pass"
-    assert run["summary"]["systems"]["student"]["model"].endswith("+ adapter adapter")
+    assert run["summary"]["systems"]["student"]["model"] == "local embedded + LoRA ws/adapter"
     db = open_db(demo_ws / "state.db", readonly=True)
     assert {r.system for r in read.eval_results(db, run["id"])} == {"baseline", "student"}
 

@@ -264,8 +264,8 @@ class ValidationStage(Stage):
     def details(self, db, run) -> Details | None:
         if not run.summary or "systems" not in run.summary:
             return None
-        lines = [f"{label}: {value}" for label, value in self.summary_rows(run.summary)]
-        return Details({"validation": {"verdict": run.summary["verdict"], "checks": run.summary["checks"]}}, lines)
+        # The summary table says it all already: no lines of its own, the verdict for scripts.
+        return Details({"validation": {"verdict": run.summary["verdict"], "checks": run.summary["checks"]}}, [])
 
     # -- promotion ---------------------------------------------------------------------------
     def promotion(self, run) -> dict | None:
@@ -320,7 +320,8 @@ def _model_name(table: dict) -> str:
     kind = table.get("kind", "local")
     if kind == "local":
         base = table.get("base_model") or "embedded"
-        return f"local {base}" + (f" + adapter {Path(table['adapter']).name}" if table.get("adapter") else "")
+        adapter = Path(table["adapter"]) if table.get("adapter") else None  # artifacts/RUN/adapter -> RUN/adapter
+        return f"local {base}" + (f" + LoRA {adapter.parent.name}/{adapter.name}" if adapter else "")
     return f"{kind} {table.get('model')}"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.saved_programs import AS_WRITTEN
 from pipeline.units import figure
 
 FAILED = 0.0  # where a system gave no score (parse failure, error), for ranking disagreement only
@@ -67,7 +68,8 @@ def markdown(summary: dict, results: dict[str, list], inputs: dict[str, dict], r
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     lines += ["", "Systems:", ""]
     for name, s in systems.items():
-        lines.append(f"- **{name}**: program {s['program']} on {s['model']} ({s['source']})")
+        program = "as written" if s["program"] == AS_WRITTEN else s["program"]
+        lines.append(f"- **{name}**: program {program} on {s['model']} ({s['source']})")
     worst = disagreements(results, 5)
     if worst:
         lines += ["", "## Where the systems disagree most", ""]
