@@ -13,7 +13,7 @@ import time
 import pytest
 from textual.widgets import ContentSwitcher, DataTable, Static
 
-from pipeline.stages.validation import ValidationRun, compare
+from pipeline.stages.validation import DEFAULT_GATE, ValidationRun, compare
 from pipeline.workspace import Workspace, init_workspace
 from po_console import panes
 from po_console.app import POConsole
@@ -141,12 +141,13 @@ def test_a_finished_run_compares_the_systems_says_the_verdict_and_opens_the_exam
             title = shown(app.query_one("#validation-summary", Static))
             assert title.startswith(f"Validation run {run_id} · succeeded · 24/24 answers · vs baseline")
             verdict = shown(app.query_one("#validation-verdict", Static)).splitlines()
-            assert verdict[0] == "verdict pass · gate of 2 conditions"
+            assert verdict[0] == f"verdict pass · gate of {len(DEFAULT_GATE)} conditions"
             assert verdict[1].startswith("  ✓ pass student.mean 0.6357 >= baseline.mean 0.4571 - 0.02")
-            assert verdict[2].startswith("  ✓ pass student.p95_latency_s")
+            assert verdict[2].startswith("  ✓ pass student.parse_failure_rate 0.125 <= baseline.parse_failure_rate")
+            assert verdict[4].startswith("  ✓ pass student.p95_latency_s")
             assert any(line.startswith("note: no optimized program: a note of the plan") for line in verdict)
-            assert any(line.startswith("note: underpowered (paired examples under 20: optimized 6, student 6)")
-                       for line in verdict)
+            # At 80x24 the verdict takes 7 lines: what does not fit is counted, and report.md has it all.
+            assert verdict[6] == "… 3 more (report.md in the run's artifacts)"
 
             order = [k.value for k in examples.rows]
             assert order[:3] == ["val-0005", "val-0003", "val-0007"]  # the largest spread first

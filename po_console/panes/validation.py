@@ -39,7 +39,7 @@ from state.read import EvalResult, Run
 
 EMPTY = "Validation · no run yet: press l to launch one (the systems answer the validation set)"
 DISAGREEMENTS = 100  # the examples listed (a run may have thousands); report.md has the top 5
-VERDICT_LINES = (6, 12)  # the verdict, its checks and notes: at 80x24, and 36 lines or more; "… N more" beyond
+VERDICT_LINES = (7, 12)  # the verdict, its checks and notes: at 80x24, and 36 lines or more; "… N more" beyond
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "not decidable": "bold yellow"}
 CHECK_MARK = {"pass": "✓", "fail": "✗", "not decidable": "?"}
 FAILURE_SHORT = {"parse_failure": "parse fail", "error": "error", "metric_error": "metric err"}
@@ -102,7 +102,7 @@ class ValidationPane(Pane):
                         tooltip="Validation: examples by disagreement, or in the validation file's order")]
     DEFAULT_CSS = """
     /* At 80x24: two title lines, the systems (3 fit), the verdict with its checks and notes
-       (at most 6 lines), then the examples the systems disagree on (9 rows). */
+       (at most 7 lines: the default gate has 4 conditions), then the examples they disagree on. */
     #validation-summary { height: auto; max-height: 2; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     #validation-systems { height: auto; max-height: 7; }
     #validation-verdict { height: auto; max-height: 12; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -305,7 +305,8 @@ def summary_cells(name: str, s: dict, reference: str) -> tuple:
     if name == reference:
         wtl, p = Text("ref", style="dim"), ""
     elif s.get("paired") is not None:
-        wtl, p = f"{s['wins']}/{s['ties']}/{s['losses']}", figure(s.get("p_value"), ".3f")
+        p_value = s.get("p_value")  # a small p keeps its magnitude: 4e-05, not 0.000
+        wtl, p = f"{s['wins']}/{s['ties']}/{s['losses']}", figure(p_value, ".3f" if (p_value or 1) >= 0.001 else ".0e")
     else:
         wtl, p = "-", "-"
     return (name, f"{figure(s.get('mean'))}{ci}", f"{s['scored']}/{s['examples']}",
