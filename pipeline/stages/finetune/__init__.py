@@ -251,7 +251,9 @@ class FinetuneStage(Stage):
         train = store.points(ctx.db, ctx.run.id, "train")
         evals = store.points(ctx.db, ctx.run.id, "eval")
         adapter = ctx.run_dir / "adapter"
-        return {"steps": position.step, "total_steps": cfg.total_steps, "epochs": position.epoch,
+        # Epochs trained (2.0 after two), not the index of the epoch the loop was in.
+        return {"steps": position.step, "total_steps": cfg.total_steps,
+                "epochs": round(position.step / max(1, cfg.steps_per_epoch), 2),
                 "first_loss": train[0].loss if train else None, "final_loss": train[-1].loss if train else None,
                 "eval_loss": evals[-1].loss if evals else None, "tokens": position.tokens,
                 "placement": cfg.placement, "base_model": cfg.base_model,
