@@ -98,3 +98,11 @@ def load_examples(path: Path, fields, *, field_map: dict[str, str] | None = None
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_unchanged(path: Path, sha256: str | None) -> None:
+    """A resume reads the file the run started with, or is refused (DatasetError)."""
+    if not path.exists():
+        raise DatasetError(f"{path}: not found (the file this run started with is gone)")
+    if file_sha256(path) != sha256:
+        raise DatasetError(f"{path} changed since this run started: start a new run instead of resuming")

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from pipeline.config import Int
-from pipeline.datasets import DatasetError, file_sha256
+from pipeline.datasets import check_unchanged, file_sha256
 from pipeline.stages.base import RunConfig, Stage, StageConfig, option
 from pipeline.units import figure
 
@@ -57,11 +57,7 @@ class BaselineStage(Stage):
 
     def check_resumable(self, ws, cfg: BaselineRun) -> None:
         self.check_project(ws, cfg)
-        val = Path(cfg.val)
-        if not val.exists():
-            raise DatasetError(f"{val}: not found (the run's validation set is gone)")
-        if file_sha256(val) != cfg.val_sha256:
-            raise DatasetError(f"{val} changed since this run started: start a new run instead of resuming")
+        check_unchanged(Path(cfg.val), cfg.val_sha256)
 
     def run(self, ctx, cfg: BaselineRun) -> dict:
         import dspy

@@ -176,13 +176,11 @@ class FinetuneStage(Stage):
 
     def check_resumable(self, ws, cfg: FinetuneRun) -> None:
         """A resume trains on the records the run started with, in the same order, or not at all."""
-        from pipeline.datasets import file_sha256
+        from pipeline.datasets import check_unchanged
 
         self.check_project(ws, cfg)
         if cfg.data:
-            path = ws.resolve(cfg.data)
-            if not path.exists() or file_sha256(path) != cfg.data_sha256:
-                raise DatasetError(f"{path} changed since this run started: start a new run instead of resuming")
+            check_unchanged(ws.resolve(cfg.data), cfg.data_sha256)
 
     @staticmethod
     def settings(cfg, cls):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.config import ConfigError, Int
-from pipeline.datasets import DatasetError, file_sha256
+from pipeline.datasets import check_unchanged, file_sha256
 from pipeline.stages.base import RunConfig, Stage, StageConfig, option
 from pipeline.stages.mipro import budget
 from pipeline.units import figure
@@ -127,8 +127,7 @@ class MiproStage(Stage):
     def check_resumable(self, ws, cfg: MiproRun) -> None:
         self.check_project(ws, cfg)
         for path, sha in ((Path(cfg.train), cfg.train_sha256), (Path(cfg.val), cfg.val_sha256)):
-            if not path.exists() or file_sha256(path) != sha:
-                raise DatasetError(f"{path} changed since this run started: start a new run instead of resuming")
+            check_unchanged(path, sha)
 
     def run(self, ctx, cfg: MiproRun) -> dict:
         from pipeline.providers import build_lm, configure_dspy_cache

@@ -20,7 +20,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from pipeline.config import ConfigError, Int
-from pipeline.datasets import DatasetError, file_sha256
+from pipeline.datasets import check_unchanged as file_unchanged
+from pipeline.datasets import file_sha256
 from pipeline.stages.base import Details, RunConfig, Stage, StageConfig, option
 from pipeline.stages.validation import gate, stats
 from pipeline.stages.validation.systems import System, SystemConfig
@@ -130,11 +131,7 @@ class ValidationStage(Stage):
         from pipeline.stages.validation.systems import check_unchanged
 
         self.check_project(ws, cfg)
-        val = Path(cfg.val)
-        if not val.exists():
-            raise DatasetError(f"{val}: not found (the run's validation set is gone)")
-        if file_sha256(val) != cfg.val_sha256:
-            raise DatasetError(f"{val} changed since this run started: start a new run instead of resuming")
+        file_unchanged(Path(cfg.val), cfg.val_sha256)
         check_unchanged(ws, cfg.resolved)
 
     def plan_lines(self, config: dict) -> list[str]:
