@@ -147,12 +147,11 @@ class Workspace:
                                   f"{', '.join(project.fields.outputs)})")
         return project
 
-    def provider_config(self, name: str, *, key: str, promoted: bool = True) -> dict:
+    def provider_config(self, name: str, *, key: str) -> dict:
         """A `[providers.NAME]` table as a run stores it: an adapter path (the local provider's
         student) made absolute, so the run finds it from wherever it is started. `task` is the
-        task model: the promoted student when there is one (`po promote`), unless `promoted` is
-        False (validation compares the student with the task model as po.toml has it)."""
-        if name == TASK and promoted and (promotion := self.promoted()) is not None:
+        task model: the promoted student when there is one (`po promote`)."""
+        if name == TASK and (promotion := self.promoted()) is not None:
             return dict(promotion.provider_config)
         table = self.config.provider(name, key=key).model_dump()
         if table.get("adapter"):

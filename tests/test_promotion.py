@@ -78,6 +78,10 @@ def test_promote_makes_the_student_the_task_model_and_undo_gives_the_base_back(d
     assert f"task model: student of run {run['id']}" in promoted and "forced" not in promoted
     table, model = _baseline_model(demo_ws)
     assert table["adapter"] == str(demo_ws / "adapter") and "+lora@" in model  # the student answered
+    set_tables(demo_ws, "[validation]\nlimit = 1\n")  # the next validation: a challenger meets the incumbent
+    plan = json.loads(po("run", "validation", "--dry-run", "--json", ws=demo_ws).stdout)
+    (incumbent,) = [s for s in plan["resolved"] if s["name"] == "baseline"]
+    assert incumbent["provider"] == "task" and incumbent["provider_config"]["adapter"] == str(demo_ws / "adapter")
 
     undone = po("promote", "--undo", ws=demo_ws).stdout
     assert "undone: student" in undone and "nothing promoted" in undone

@@ -36,7 +36,7 @@ DEFAULT_GATE = ["student.mean >= baseline.mean - 0.02",
 
 class ValidationConfig(StageConfig):
     provider: str = option("task", "the model the program as written and the optimized program answer on "
-                           "(task: the task model as po.toml has it, before any promotion)")
+                           "(task: the task model — po.toml's, or the student promoted last)")
     reference: str = option("baseline", "the system every other one is compared with, example by example")
     threads: Int = option(4, "examples answered concurrently by each system", ask=True, ge=1, le=64)
     limit: Int | None = option(None, "validate on the first N validation examples only", ask=True, ge=1)
@@ -65,7 +65,7 @@ class ValidationRun(ValidationConfig, RunConfig):
 
 TOML = """
 [validation]
-provider = "task"            # the task model as po.toml has it (the student is compared with it)
+provider = "task"            # the task model: the new student is compared with it (po.toml's, or the promoted one)
 reference = "baseline"       # the others are compared with it, example by example
 threads = 4
 # limit = 20                 # validate on the first N validation examples
@@ -110,7 +110,7 @@ class ValidationStage(Stage):
         from pipeline.stages.validation import systems
 
         key = f"{ws.config_path}: validation.provider"
-        provider_config = ws.provider_config(cfg.provider, key=key, promoted=False)
+        provider_config = ws.provider_config(cfg.provider, key=key)
         if cfg.systems:
             resolved, notes = systems.configured(ws, cfg.systems), []
         else:

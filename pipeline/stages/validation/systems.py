@@ -72,7 +72,7 @@ def _with_adapter(ws, name: str, provider: str, base_table: dict, adapter: str, 
 def configured(ws, systems: dict[str, SystemConfig]) -> list[System]:
     found = []
     for name, spec in systems.items():
-        table = ws.provider_config(spec.provider, key=f"validation.systems.{name}.provider", promoted=False)
+        table = ws.provider_config(spec.provider, key=f"validation.systems.{name}.provider")
         if spec.adapter:
             table = _with_adapter(ws, name, spec.provider, table, spec.adapter, None)
         found.append(_system(ws, name, spec.program, spec.provider, table, "po.toml"))
@@ -84,7 +84,7 @@ def discovered(ws, db, task: str, titles: dict[str, str]) -> tuple[list[System],
     `titles`: stage name -> title, for the `source` people read."""
     from state import read
 
-    task_table = ws.provider_config(task, key="validation.provider", promoted=False)
+    task_table = ws.provider_config(task, key="validation.provider")
     found = [_system(ws, "baseline", AS_WRITTEN, task, task_table, "the program as written")]
     notes = []
     runs = [r for r in read.list_runs(db, limit=500) if r.state == "succeeded" and r.summary]
@@ -103,13 +103,16 @@ def discovered(ws, db, task: str, titles: dict[str, str]) -> tuple[list[System],
     if student is None:
         notes.append("no student: no succeeded run exported an adapter (run the fine-tune first)")
     else:
-        local = ws.provider_config("local", key="providers.local", promoted=False)
+        local = ws.provider_config("local", key="providers.local")
         table = _with_adapter(ws, "student", "local", local, student.summary["adapter"],
                               student.summary.get("base_model") or student.config.get("base_model"))
         # The student answers the program whose prompts it learned.
         program = student.config.get("program") or AS_WRITTEN
         found.append(_system(ws, "student", program, "local", table,
                              f"run {student.id} ({titles.get(student.stage, student.stage)})"))
+        if table == task_table:  # promoted already: the incumbent and the challenger are one model
+            notes.append(f"the student of run {student.id} is the task model already (promoted): baseline and "
+                         "student answer through the same model")
     return found, notes
 
 
