@@ -175,7 +175,8 @@ def test_the_template_written_by_init_parses(tmp_path):
     ws = init_workspace(tmp_path / "ws", demo=False)
     assert ws.config_path.exists()
     config = load_config(ws.config_path)
-    assert config.baseline.provider in config.providers
+    assert config.baseline.provider == "task"  # the task model: local until a promotion
+    assert config.provider("task", key="baseline.provider") == config.providers["local"]
     assert ws.config == config
 
 
