@@ -8,13 +8,15 @@ import json
 
 from state import read
 from state.db import open_db
-from tests.conftest import po
+from tests.conftest import po, set_tables
 from tests.loopback import PO_ANSWER as ANSWER, OLLAMA_CHAT, ollama_chat, ollama_error
 
 
 def use_ollama(ws, server, extra: str = "") -> None:
-    text = (ws / "po.toml").read_text().replace('[baseline]\nprovider = "local"', '[baseline]\nprovider = "mistral"')
-    (ws / "po.toml").write_text(text + f"""
+    set_tables(ws, f"""
+[baseline]
+provider = "mistral"
+
 [providers.mistral]
 kind = "ollama"
 model = "mistral:7b-instruct"

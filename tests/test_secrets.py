@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import po
+from tests.conftest import po, set_tables
 from tests.loopback import PO_ANSWER as ANSWER, OPENAI_CHAT, Loopback, openai_chat, openai_error
 
 KEY = "sk-test-SECRET-0123456789"
@@ -22,10 +22,10 @@ KEY = "sk-test-SECRET-0123456789"
 def remote_ws(demo_ws, server, monkeypatch):
     """The demo workspace with its baseline on `remote`, an openai provider keyed by $PO_TEST_KEY."""
     monkeypatch.setenv("PO_TEST_KEY", KEY)  # po() passes os.environ to the CLI
-    config = demo_ws / "po.toml"
-    text = config.read_text()
-    assert '[baseline]\nprovider = "local"' in text
-    config.write_text(text.replace('[baseline]\nprovider = "local"', '[baseline]\nprovider = "remote"') + f"""
+    set_tables(demo_ws, f"""
+[baseline]
+provider = "remote"
+
 [providers.remote]
 kind = "openai"
 model = "m"
