@@ -161,7 +161,7 @@ def test_debug_shows_the_traceback_that_the_one_line_error_hides(demo_ws):
 
 
 def test_unknown_and_unbuilt_stages_are_named(demo_ws):
-    proc = po("run", "validation", ws=demo_ws, check=False)
+    proc = po("run", "integration", ws=demo_ws, check=False)
     assert proc.returncode == 2 and "not built yet" in proc.stderr
     proc = po("run", "nonsense", ws=demo_ws, check=False)
     assert proc.returncode == 2 and "stages: baseline, mipro" in proc.stderr
