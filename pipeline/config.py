@@ -84,12 +84,27 @@ class VertexProvider(RemoteProvider):
     base_url: str | None = Field(None, description="a private endpoint or proxy")
 
 
-class OllamaProvider(RemoteProvider):
+class ServedOutput(Strict):
+    """How a served model's output is bounded and shaped, as the in-process engine does it:
+    without these a small model loops until its context fills and its output never parses."""
+
+    structure: Literal["auto", "none", "llama.cpp", "vllm", "ollama"] = Field(
+        "auto", description="constrain the output to the program's field markers in the server's dialect: "
+        "llama.cpp (GBNF grammar), vllm (structured outputs regex), ollama (format: JSON schema, read back as "
+        "fields), none; auto: asks the server what it is (GET /v1/models)")
+    max_chars: dict[str, Int] = Field(default_factory=dict, description="upper bound of each output field's text, "
+                                      "in characters; the request's max_tokens is their sum")
+    default_max_chars: Int = Field(1500, ge=20, description="the bound of a field max_chars does not name")
+    temperature: Float | None = Field(None, ge=0.0, le=2.0, description="sent with every request unless the "
+                                      "program sets one (0 = greedy); default: the server's")
+
+
+class OllamaProvider(RemoteProvider, ServedOutput):
     kind: Literal["ollama"]
     host: str | None = Field(None, description="default: $OLLAMA_HOST or http://127.0.0.1:11434")
 
 
-class OpenAIProvider(RemoteProvider):
+class OpenAIProvider(RemoteProvider, ServedOutput):
     kind: Literal["openai"]
     base_url: str = Field(..., min_length=1, description="e.g. http://127.0.0.1:8000/v1 (vLLM)")
     api_key_env: str | None = Field(None, description="NAME of the environment variable holding the key")

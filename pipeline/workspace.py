@@ -153,10 +153,31 @@ class Workspace:
         task model: the promoted student when there is one (`po promote`)."""
         if name == TASK and (promotion := self.promoted()) is not None:
             return dict(promotion.provider_config)
+        if name not in self.config.providers and name != TASK and (served := self.served(name, key=key)) is not None:
+            return served
         table = self.config.provider(name, key=key).model_dump()
         if table.get("adapter"):
             table["adapter"] = str(self.resolve(table["adapter"]))
         return table
+
+    def served(self, name: str, *, key: str) -> dict | None:
+        """The provider table of a model `po serve` or `po export ollama` registered as `name`;
+        refused while the serve run it lives in is not running."""
+        from state import read
+
+        if not self.db_path.exists():
+            return None
+        db = self.db(readonly=True)
+        model = read.served_model(db, name)
+        if model is None:
+            return None
+        if model.run_id is not None:
+            run = read.get_run(db, model.run_id)
+            if run is None or run.status != "running":
+                state = run.status if run else "gone"
+                raise ConfigError(f"{key} names {name!r}, served by run {model.run_id}, which is {state}: "
+                                  f"`po resume {model.run_id}` serves it again")
+        return dict(model.provider_config)
 
     def promoted(self):
         """The promotion in force (state.read.Promotion), or None: the task model is po.toml's."""

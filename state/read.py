@@ -368,6 +368,28 @@ def active_promotion(db: sqlite_utils.Database) -> Promotion | None:
 
 
 @dataclass
+class ServedModel:
+    """A model served outside this process, usable as provider `name`."""
+
+    name: str
+    provider_config: dict
+    run_id: int | None  # the serve run it lives in; None: it lives on its server (Ollama)
+    source_run_id: int | None
+    created_at: float
+
+
+def served_models(db: sqlite_utils.Database) -> list[ServedModel]:
+    if "served_models" not in db.table_names():
+        return []
+    return [ServedModel(r["name"], json.loads(r["provider_config"]), r["run_id"], r["source_run_id"], r["created_at"])
+            for r in db.query("SELECT * FROM served_models ORDER BY name")]
+
+
+def served_model(db: sqlite_utils.Database, name: str) -> ServedModel | None:
+    return next((m for m in served_models(db) if m.name == name), None)
+
+
+@dataclass
 class Chain:
     """`po run all`: its stages in order, and whether it promotes when the gate passes."""
 

@@ -252,9 +252,22 @@ def _v9_systems_promotions_chains(conn: sqlite3.Connection) -> None:
         ALTER TABLE runs ADD COLUMN inputs_sha256 TEXT""")
 
 
+def _v10_served_models(conn: sqlite3.Connection) -> None:
+    # Models served outside po-console's process (llama.cpp's server started by `po serve`, a
+    # model created on an Ollama server by `po export ollama`), usable by name as providers.
+    _execute_each(conn, """
+        CREATE TABLE served_models (
+            name TEXT PRIMARY KEY,                 -- the provider name stages use
+            provider_config TEXT NOT NULL,         -- JSON: the [providers.NAME] table it stands for
+            run_id INTEGER REFERENCES runs(id),    -- the serve run it lives in (NULL: lives on its server)
+            source_run_id INTEGER REFERENCES runs(id),  -- the fine-tune run whose adapter it serves (NULL: a base)
+            created_at REAL NOT NULL
+        )""")
+
+
 MIGRATIONS = [_v1_runs_events_results_artifacts, _v2_eval_cost, _v3_mipro_trials, _v4_trial_cache_hits,
               _v5_teacher_records, _v6_teacher_reason_kind, _v7_stage_schema, _v8_feedback_traces_and_judges,
-              _v9_systems_promotions_chains]
+              _v9_systems_promotions_chains, _v10_served_models]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

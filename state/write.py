@@ -230,6 +230,14 @@ def undo_promotion(db: sqlite_utils.Database, promotion_id: int, who: str) -> No
                      (who, time.time(), promotion_id))
 
 
+def register_served_model(db: sqlite_utils.Database, name: str, provider_config: dict, *, run_id: int | None,
+                          source_run_id: int | None) -> None:
+    """Make a served model a provider by `name` (replacing an older one of that name)."""
+    with write(db) as conn:
+        conn.execute("INSERT OR REPLACE INTO served_models (name, provider_config, run_id, source_run_id, created_at) "
+                     "VALUES (?, ?, ?, ?, ?)", (name, json.dumps(provider_config), run_id, source_run_id, time.time()))
+
+
 def create_chain(db: sqlite_utils.Database, stages: list[str], *, promote: bool) -> int:
     with write(db) as conn:
         cur = conn.execute("INSERT INTO chains (stages, promote, state, created_at) VALUES (?, ?, 'running', ?)",

@@ -95,9 +95,10 @@ def openai_error(status: int, message: str, *, retry_after: float | None = None,
                                        "code": code if code is not None else default_code}}, headers, delay)
 
 
-def openai_models(*ids: str) -> Response:
+def openai_models(*ids: str, owned_by: str = "loopback") -> Response:
+    """llama.cpp's server says owned_by "llamacpp", vLLM "vllm"."""
     return Response(200, {"object": "list", "data": [{"id": i, "object": "model", "created": 1700000000,
-                                                      "owned_by": "loopback"} for i in ids]})
+                                                      "owned_by": owned_by} for i in ids]})
 
 
 # -- Ollama -----------------------------------------------------------------------------------

@@ -42,11 +42,11 @@ def build_engine(name: str, provider: dict, clock=None):
         from pipeline.providers.openai_compat import OpenAICompatibleEngine
 
         return OpenAICompatibleEngine(name, provider["model"], provider["base_url"], provider.get("api_key_env"),
-                                      limits_from(provider), clock)
+                                      limits_from(provider), clock, provider)
     if kind == "ollama":
         from pipeline.providers.ollama_provider import OllamaEngine
 
-        return OllamaEngine(name, provider["model"], provider.get("host"), limits_from(provider), clock)
+        return OllamaEngine(name, provider["model"], provider.get("host"), limits_from(provider), clock, provider)
     if kind == "vertex":
         from pipeline.providers.vertex import VertexEngine
 
@@ -64,7 +64,15 @@ def model_string(name: str, provider: dict, engine) -> str:
         return engine.model_string()
     where = {"openai": provider.get("base_url"), "ollama": getattr(engine, "host", None),
              "vertex": f"{getattr(engine, 'project', '')}/{getattr(engine, 'location', '')}"}[kind]
-    return f"{kind}/{provider['model']}@{where}"
+    shaped = {k: provider[k] for k in ("structure", "max_chars", "default_max_chars", "temperature") if k in provider}
+    if not shaped:
+        return f"{kind}/{provider['model']}@{where}"
+    import hashlib
+    import json
+
+    # The output bound and constraint change the text: they key DSPy's cache too.
+    key = hashlib.sha256(json.dumps(shaped, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{kind}/{provider['model']}@{where}#{key}"
 
 
 def build_lm(provider: dict, name: str = "local", clock=None, *, cache: bool = True):

@@ -41,6 +41,11 @@ class Transient(Exception):
         self.retry_after = retry_after
 
 
+class Timeout(Transient):
+    """No answer within the time-out: transient for a sampled request, final for a greedy one
+    (the same request would run as long again)."""
+
+
 class Pacer:
     """Spaces request starts: at most `per_minute` per minute, evenly (no bursts), and at most
     `tokens_per_minute` estimated tokens per minute. Thread-safe; one per provider."""

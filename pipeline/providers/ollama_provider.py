@@ -12,8 +12,9 @@ import os
 import threading
 
 from pipeline.providers.chat import chat_messages
-from pipeline.providers.limits import Transient
+from pipeline.providers.limits import Timeout, Transient
 from pipeline.providers.remote import Limits, RemoteEngine, Reply
+from pipeline.providers.served import OutputShape
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
@@ -25,8 +26,12 @@ def ollama_host(configured: str | None) -> str:
 class OllamaEngine(RemoteEngine):
     kind = "ollama"
 
-    def __init__(self, name: str, model: str, host: str | None, limits: Limits, clock=None):
+    def __init__(self, name: str, model: str, host: str | None, limits: Limits, clock=None, table: dict | None = None):
         super().__init__(name, model, limits, clock)
+        # "auto" is no constraint here: Ollama's only one is a JSON schema, and a student trained on
+        # the field markers should be asked for them (`structure = "ollama"` opts in).
+        self.shape = OutputShape({**(table or {}), "structure": (table or {}).get("structure", "auto")},
+                                 lambda: "none")
         import ollama
 
         self.host = ollama_host(host)
@@ -40,10 +45,13 @@ class OllamaEngine(RemoteEngine):
 
     def send(self, request) -> Reply:
         config = request.config
-        options = {k: v for k, v in {"temperature": config.temperature, "num_predict": config.max_tokens,
+        messages = chat_messages(request)
+        shaped = self.shape.shape(messages[-1]["content"] if messages else "", config.max_tokens)
+        options = {k: v for k, v in {"temperature": self.temperature(request), "num_predict": shaped.max_tokens,
                                      "top_p": config.top_p, "stop": list(config.stop) or None}.items() if v is not None}
-        response = self.client.chat(model=self.model, messages=chat_messages(request), options=options or None)
-        return Reply(response.message.content or "", response.prompt_eval_count, response.eval_count,
+        response = self.client.chat(model=self.model, messages=messages, options=options or None,
+                                    format=shaped.extra.get("format"))
+        return Reply(shaped.read(response.message.content or ""), response.prompt_eval_count, response.eval_count,
                      "length" if response.done_reason == "length" else "stop")
 
     def classify(self, exc: Exception) -> Exception:
@@ -51,7 +59,7 @@ class OllamaEngine(RemoteEngine):
         import ollama
 
         if isinstance(exc, httpx.TimeoutException):
-            return Transient(f"timed out after {self.limits.timeout_s:g} s")
+            return Timeout(f"timed out after {self.limits.timeout_s:g} s")
         if isinstance(exc, (ConnectionError, httpx.TransportError)):
             return Transient(f"cannot connect to Ollama at {self.host}")
         if isinstance(exc, ollama.ResponseError):

@@ -6,15 +6,18 @@ from __future__ import annotations
 import os
 
 from pipeline.providers.chat import chat_messages
-from pipeline.providers.limits import Transient
+from pipeline.providers.limits import Timeout, Transient
 from pipeline.providers.remote import Limits, RemoteEngine, Reply, register_secret
+from pipeline.providers.served import OutputShape, dialect_of_models_listing
 
 
 class OpenAICompatibleEngine(RemoteEngine):
     kind = "openai"
 
-    def __init__(self, name: str, model: str, base_url: str, api_key_env: str | None, limits: Limits, clock=None):
+    def __init__(self, name: str, model: str, base_url: str, api_key_env: str | None, limits: Limits, clock=None,
+                 table: dict | None = None):
         super().__init__(name, model, limits, clock)
+        self.shape = OutputShape(table or {}, self.server_dialect)
         import openai
 
         self.base_url = base_url
@@ -25,14 +28,22 @@ class OpenAICompatibleEngine(RemoteEngine):
         self.client = openai.OpenAI(base_url=base_url, api_key=key or "not-needed", timeout=limits.timeout_s,
                                     max_retries=0)
 
+    def server_dialect(self) -> str:
+        """llama.cpp or vLLM, from what GET /v1/models says owns the models; else none."""
+        return dialect_of_models_listing([getattr(m, "owned_by", "") or "" for m in self.client.models.list().data])
+
     def send(self, request) -> Reply:
         config = request.config
-        kwargs = {k: v for k, v in {"temperature": config.temperature, "max_tokens": config.max_tokens,
+        messages = chat_messages(request)
+        shaped = self.shape.shape(messages[-1]["content"] if messages else "", config.max_tokens)
+        kwargs = {k: v for k, v in {"temperature": self.temperature(request), "max_tokens": shaped.max_tokens,
                                     "top_p": config.top_p, "stop": list(config.stop) or None}.items() if v is not None}
-        response = self.client.chat.completions.create(model=self.model, messages=chat_messages(request), **kwargs)
+        if shaped.extra:
+            kwargs["extra_body"] = shaped.extra
+        response = self.client.chat.completions.create(model=self.model, messages=messages, **kwargs)
         choice = response.choices[0]
         usage = response.usage
-        return Reply(choice.message.content or "", usage.prompt_tokens if usage else None,
+        return Reply(shaped.read(choice.message.content or ""), usage.prompt_tokens if usage else None,
                      usage.completion_tokens if usage else None,
                      "length" if choice.finish_reason == "length" else "stop")
 
@@ -40,7 +51,7 @@ class OpenAICompatibleEngine(RemoteEngine):
         import openai
 
         if isinstance(exc, openai.APITimeoutError):
-            return Transient(f"timed out after {self.limits.timeout_s:g} s")
+            return Timeout(f"timed out after {self.limits.timeout_s:g} s")
         if isinstance(exc, openai.APIConnectionError):
             return Transient(f"cannot connect to {self.base_url}: {exc.__cause__ or exc}")
         if isinstance(exc, openai.APIStatusError):

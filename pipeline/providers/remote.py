@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 import threading
 from dataclasses import dataclass
 
-from pipeline.providers.limits import Clock, Pacer, RetryPolicy, Transient, call_with_retries
+from pipeline.providers.limits import Clock, Pacer, RetryPolicy, Timeout, Transient, call_with_retries
 
 log = logging.getLogger("po.providers")
 
@@ -121,13 +121,25 @@ class RemoteEngine(ABC):
         self.requests += 1
         try:
             return self.send(request)
-        except (Transient, ProviderError):
+        except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
-            classified = self.classify(exc)
+            classified = exc if isinstance(exc, Transient) else self.classify(exc)
+            if isinstance(classified, Timeout) and self.temperature(request) == 0:
+                # Greedy decoding is deterministic: the same request would run as long again.
+                raise self.error(f"{classified} on a greedy (temperature 0) request; not retried, it would run "
+                                 "as long again", "bound the output (max_chars, structure in the provider's "
+                                 "table) or raise limits.timeout_s") from None
             if classified is exc:
                 raise
             raise classified from None
+
+    def temperature(self, request) -> float | None:
+        """The temperature a request is decoded at (the program's, else the provider table's)."""
+        if request.config.temperature is not None:
+            return request.config.temperature
+        shape = getattr(self, "shape", None)
+        return shape.temperature if shape is not None else None
 
     def _on_retry(self, attempt: int, exc: BaseException, sleep_s: float) -> None:
         self.retries += 1

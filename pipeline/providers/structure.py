@@ -41,12 +41,49 @@ class Structure:
         parts.append(r"\n\n\[\[ ## completed ## \]\]")
         return "".join(parts)
 
+    def gbnf(self) -> str:
+        """The same language as `regex()` in llama.cpp's grammar dialect (GBNF)."""
+        lines = []
+        body = []
+        for i, name in enumerate(self.fields):
+            sep = "" if i == 0 else "\\n\\n"
+            body.append(f'"{sep}[[ ## {name} ## ]]\\n" first text{{0,{self.chars_for(name) - 1}}}')
+        body.append('"\\n\\n[[ ## completed ## ]]"')
+        lines.append("root ::= " + " ".join(body))
+        lines.append("first ::= " + _gbnf_class(FIRST_CHAR))
+        lines.append("text ::= " + _gbnf_class(TEXT_CHARS))
+        return "\n".join(lines) + "\n"
+
+    def json_schema(self) -> dict:
+        """The fields as a JSON object of bounded strings (Ollama's `format`)."""
+        return {"type": "object", "additionalProperties": False, "required": list(self.fields),
+                "properties": {n: {"type": "string", "maxLength": self.chars_for(n)} for n in self.fields}}
+
+    def from_json(self, text: str) -> str:
+        """A JSON answer to `json_schema()` written back as the field markers DSPy's ChatAdapter
+        parses; the text as it came when it is not such an object (it then fails to parse, as it should)."""
+        import json
+
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if not isinstance(value, dict):
+            return text
+        parts = [f"[[ ## {n} ## ]]\n{value.get(n, '')}" for n in self.fields]
+        return "\n\n".join([*parts, "[[ ## completed ## ]]"])
+
     def headers(self) -> list[str]:
         return [f"[[ ## {name} ## ]]" for name in (*self.fields, "completed")]
 
     def max_bytes(self) -> int:
         """Upper bound on the bytes (hence tokens) of any output the grammar accepts."""
         return sum(self.chars_for(n) for n in self.fields) + sum(len(h) + 3 for h in self.headers())
+
+
+def _gbnf_class(regex_class: str) -> str:
+    """A character class of this module in GBNF: the same text (both read \\n and \\" as escapes)."""
+    return regex_class
 
 
 def structure_from_prompt(last_user_text: str, max_chars: dict[str, int], default_max_chars: int) -> Structure | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from pipeline.providers.chat import chat_messages
-from pipeline.providers.limits import Transient
+from pipeline.providers.limits import Timeout, Transient
 from pipeline.providers.remote import Limits, ProviderError, RemoteEngine, Reply
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -95,7 +95,7 @@ class VertexEngine(RemoteEngine):
         except ImportError:
             pass
         if isinstance(exc, timeouts):
-            return Transient(f"timed out after {self.limits.timeout_s:g} s")
+            return Timeout(f"timed out after {self.limits.timeout_s:g} s")
         if isinstance(exc, transport):
             return Transient(f"cannot reach Vertex AI ({type(exc).__name__})")
         if isinstance(exc, GoogleAuthError):
