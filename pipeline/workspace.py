@@ -128,7 +128,15 @@ class Workspace:
 
     @cached_property
     def config(self) -> WorkspaceConfig:
-        return load_config(self.config_path)
+        return load_config(self.config_path, self.served_names())
+
+    def served_names(self) -> frozenset[str]:
+        """Names of the models `po serve` and `po export ollama` registered as providers."""
+        from state import read
+
+        if not self.db_path.exists():
+            return frozenset()
+        return frozenset(m.name for m in read.served_models(self.db(readonly=True)))
 
     @cached_property
     def project(self):

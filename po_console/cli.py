@@ -19,7 +19,7 @@ from rich.console import Console
 from pipeline import stages
 from pipeline.control import CANCEL_WAIT_S
 from po_console import render
-from po_console.stage_commands import RUN_HELP, Group, RunCommands, command_group
+from po_console.stage_commands import RUN_HELP, Group, RunCommands, command_group, shortcut_command
 
 out = Console(markup=False, highlight=False, soft_wrap=True)
 err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
@@ -271,6 +271,56 @@ def promote(run_id: int | None, undo: bool, force: bool, as_json: bool) -> None:
     if as_json:
         return _print_json(dataclasses.asdict(current) if current else None)
     out.print(promotion.describe(current), highlight=False)
+
+
+@cli.group(cls=Group, no_args_is_help=True)
+def export() -> None:
+    """Serve a fine-tuned student elsewhere."""
+
+
+@export.command("ollama")
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option("--from", "base", metavar="MODEL", help="the fine-tune's base as the Ollama server names it (required)")
+@click.option("--name", metavar="NAME", help="the Ollama model, and the provider name [default: po-student-RUN]")
+@click.option("--host", metavar="URL", help="the Ollama server [default: $OLLAMA_HOST, else a po.toml ollama "
+              "provider's host, else http://127.0.0.1:11434]")
+@click.option("--create/--no-create", default=None, help="create the model on the server [default: when it answers]; "
+              "--no-create only writes the files")
+@click.option("--template", "template_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="an Ollama Go template, for a base whose chat template is not recognised")
+@click.option("--stop", multiple=True, metavar="TEXT", help="a stop token for --template (repeatable) [default: EOS]")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def export_ollama(run_id: int, base: str | None, name: str | None, host: str | None, create: bool | None,
+                  template_file: Path | None, stop: tuple[str, ...], as_json: bool) -> None:
+    """Serve the student of fine-tune run RUN on an Ollama server. Its LoRA adapter is converted
+    to GGUF and written with a Modelfile (FROM the base, ADAPTER, the base's chat TEMPLATE) to
+    artifacts/RUN/ollama/; then the model is created on the server, checked with one prompt, and
+    registered: `provider = "NAME"` then works in every stage.
+
+    \b
+    Examples:
+      po export ollama 7 --from smollm2:135m                 # the embedded SmolLM2's student
+      po export ollama 7 --from mistral:7b-instruct --host http://gpu-box:11434 --name po-pv
+      po export ollama 7 --from mistral:7b-instruct --no-create   # files only; copy
+          artifacts/7/ollama/ to the server, then there: ollama create po-student-7 -f ollama/Modelfile
+    """
+    import dataclasses
+
+    from pipeline.serving import ollama_export
+
+    show = (lambda line: None) if as_json else (lambda line: out.print(line, highlight=False))
+    try:
+        result = ollama_export.export_ollama(_ws(), run_id, base=base, name=name, host=host, create=create,
+                                             template_file=template_file, stop=stop, progress=show)
+    except ollama_export.ServerError as exc:  # the server failed: an operation that failed, not bad usage
+        if OPTIONS.debug:
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise click.exceptions.Exit(EXIT_FAILED) from None
+    if as_json:
+        return _print_json(dataclasses.asdict(result))
+    if result.created:
+        out.print(f"{result.name} on {result.host}: use it with provider = \"{result.name}\"", highlight=False)
 
 
 @cli.command()
@@ -572,6 +622,8 @@ def build() -> click.Group:
     for stage in stages.stages():
         if stage.commands and stage.name not in cli.commands:
             cli.add_command(command_group(stage, _stage_command))
+        elif stage.run_argument and stage.name not in cli.commands:
+            cli.add_command(shortcut_command(stage, run_stage))
     return cli
 
 

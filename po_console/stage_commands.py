@@ -83,6 +83,29 @@ def run_command(stage: Stage, run) -> click.Command:
                               f"of them for this run.{limit}")
 
 
+def shortcut_command(stage: Stage, run) -> click.Command:
+    """`po NAME [VALUE] [options]`: `po run NAME`, VALUE filling the stage's `run_argument` key."""
+    command = run_command(stage, run)
+    key = stage.run_argument
+    dest = next(o.dest for o in stage.options() if o.key == key)
+    option = next(p for p in command.params if p.name == dest)
+    inner = command.callback
+
+    def invoke(**given):
+        value = given.pop("value", None)
+        if value is not None:
+            if given.get(dest) is not None:
+                raise click.UsageError(f"give {key} once: as the argument or as {option.opts[0]}")
+            given[dest] = value
+        inner(**given)
+
+    command.params.insert(0, click.Argument(["value"], type=option.type, required=False, metavar=key.upper()))
+    command.callback = invoke
+    command.help = f"`po {stage.name} {key.upper()}` is `po run {stage.name} {option.opts[0]} {key.upper()}`. " + (
+        command.help or "")
+    return command
+
+
 class RunCommands(Group):
     """`po run STAGE` for each registered stage, and `po run all`."""
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's `llama-server` from the MIT-licensed llama.cpp tree that the
 # llama-cpp-python sdist vendors (PyPI is the only registry this machine reaches; no
-# prebuilt server wheel exists there). ~13 min on 2 cores, the first time only: the binary
+# prebuilt server wheel exists there). ~5 min on 2 cores (the server target only), the first time only: the binary
 # is kept in a per-machine cache keyed by the sdist's version, so a second install — or a
 # fresh clone on the same machine — links the built one in seconds.
 #
@@ -21,7 +21,7 @@ if [ ! -x "$BIN" ]; then
   command -v cmake >/dev/null || { echo "install-llama-server: cmake is missing (apt-get install cmake g++)" >&2; exit 1; }
   WORK="$(mktemp -d)"
   trap 'rm -rf "$WORK"' EXIT
-  echo "install-llama-server: building llama-server from llama-cpp-python $VERSION's llama.cpp (~13 min, $JOBS jobs)"
+  echo "install-llama-server: building llama-server from llama-cpp-python $VERSION's llama.cpp (~5 min on 2 cores, $JOBS jobs)"
   "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
     --no-binary :all: -d "$WORK" "llama-cpp-python==$VERSION"
   tar -xzf "$WORK"/llama_cpp_python-"$VERSION".tar.gz -C "$WORK"

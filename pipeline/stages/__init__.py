@@ -16,9 +16,9 @@ from pipeline.stages.base import Stage
 
 ENTRY_POINT_GROUP = "po_console.stages"
 BUILT_IN = ("pipeline.stages.baseline", "pipeline.stages.mipro", "pipeline.stages.teacher", "pipeline.stages.finetune",
-            "pipeline.stages.validation")
+            "pipeline.stages.validation", "pipeline.stages.serve")
 # Stages of the pipeline not built yet, shown in the overview in their place (name, title, order).
-PLANNED = (("integration", "Integration", 60),)
+PLANNED: tuple[tuple[str, str, int], ...] = ()
 # Names a stage cannot take: commands of `po` and `po run`, tables of po.toml, words of the console.
 RESERVED = {"all", "overview", "runs", "run", "program", "metric", "data", "providers", "console", "init", "status",
             "logs", "doctor", "resume", "cancel", "promote", "task"}

@@ -188,6 +188,9 @@ class Stage:
     progress_label: ClassVar[str] = "working"  # what done / total counts, for progress bars
     limit_key: ClassVar[str | None] = None  # the "only the first N examples" field (`--limit`)
     in_chain: ClassVar[bool] = True  # a step of `po run all`
+    # A config key that `po NAME VALUE` fills: `po NAME [VALUE] [options]` is then `po run NAME`
+    # (`po serve 7` = `po run serve --run 7`). Only for a stage without its own commands.
+    run_argument: ClassVar[str | None] = None
     # Keys of the run config that are estimates, not inputs (left out of the inputs fingerprint
     # that lets `po run all` skip a stage already done with the same inputs).
     volatile_keys: ClassVar[tuple[str, ...]] = ()
