@@ -50,6 +50,11 @@ def check_machine(ws) -> list[Check]:
         checks.append(ok("machine", "torch device", f"{device} ({name}), {str(dtype).replace('torch.', '')}"))
     except ImportError:
         checks.append(fail("machine", "torch", "torch is not installed", "pip install torch==2.13.0 (make install)"))
+    from pipeline.serving.llama_server import INSTALL_HINT, find_binary, version
+
+    binary = find_binary()
+    checks.append(ok("machine", "llama.cpp server", f"{version(binary)} at {binary}") if binary
+                  else warn("machine", "llama.cpp server", "not installed (po serve needs it)", INSTALL_HINT))
     for label, path in (("workspace disk", ws.root), ("model cache disk", local_model.model_cache_dir())):
         path.mkdir(parents=True, exist_ok=True)
         free_gb = shutil.disk_usage(path).free / 1e9
@@ -104,8 +109,32 @@ def check_openai(name: str, cfg: dict) -> list[Check]:
     if response.status_code != 200:
         return checks + [warn(name, "endpoint", f"{base}/models answered HTTP {response.status_code}",
                               "the server may not list models; the first call will tell")]
-    checks.append(ok(name, "endpoint", f"{base} reachable"))
-    models = [m.get("id") for m in response.json().get("data", [])]
+    listing = response.json().get("data", [])
+    from pipeline.providers.served import dialect_of_models_listing
+
+    server = dialect_of_models_listing([m.get("owned_by") or "" for m in listing])
+    what = {"llama.cpp": "llama.cpp's server", "vllm": "vLLM"}.get(server, "an OpenAI-compatible server")
+    checks.append(ok(name, "endpoint", f"{base} reachable: {what}"))
+    structure = cfg.get("structure", "auto")
+    if structure == "auto":
+        structure = server
+    checks.append(ok(name, "output", f"bounded by field budgets; structure: {structure}") if structure != "none"
+                  else warn(name, "output", "bounded by field budgets; no structure constraint",
+                            "a small model may not parse: set structure = \"llama.cpp\" or \"vllm\" when the "
+                            "server is one"))
+    loras = [m.get("id") for m in listing if m.get("parent")]  # vLLM lists --lora-modules with their parent
+    if server == "vllm":
+        checks.append(ok(name, "LoRA modules", ", ".join(loras)) if loras
+                      else warn(name, "LoRA modules", "none (vLLM started without --enable-lora --lora-modules)",
+                                "serve the student: --enable-lora --lora-modules student=<adapter dir>"))
+    elif server == "llama.cpp":
+        try:
+            adapters = httpx.get(base.removesuffix("/v1") + "/lora-adapters", timeout=PROBE_TIMEOUT_S).json()
+            checks.append(ok(name, "LoRA adapters", ", ".join(f"{Path(a['path']).name} x{a.get('scale', 1)}"
+                                                             for a in adapters) or "none (the base alone)"))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            pass
+    models = [m.get("id") for m in listing]
     if cfg["model"] in models:
         checks.append(ok(name, "model", cfg["model"]))
     else:
@@ -221,6 +250,25 @@ def run_doctor(ws) -> list[Check]:
     for name in ws.config.providers:
         cfg = ws.provider_config(name, key="providers")
         checks += CHECKS[cfg["kind"]](name, cfg)
+    return checks + check_served(ws)
+
+
+def check_served(ws) -> list[Check]:
+    """The models `po serve` and `po export ollama` registered: reachable while they are served."""
+    from state import read
+
+    if not ws.db_path.exists():
+        return []
+    db = ws.db(readonly=True)
+    checks = []
+    for model in read.served_models(db):
+        if model.run_id is not None:
+            run = read.get_run(db, model.run_id)
+            if run is None or run.status != "running":
+                checks.append(warn(model.name, "served", f"serve run {model.run_id} is "
+                                   f"{run.status if run else 'gone'}", f"po resume {model.run_id}"))
+                continue
+        checks += CHECKS[model.provider_config["kind"]](model.name, model.provider_config)
     return checks
 
 

@@ -115,3 +115,30 @@ host = "http://127.0.0.1:{unused_port()}"
     assert "FAIL  mistral · endpoint" in proc.stdout and "fix: start it (`ollama serve`)" in proc.stdout
     data = json.loads(po("doctor", "--json", ws=ws.root, check=False).stdout)
     assert {c["status"] for c in data} >= {"ok", "fail"}
+
+
+def test_a_vllm_server_is_recognised_with_its_lora_modules_and_the_output_constraint_it_takes(tmp_path, server):
+    from tests.loopback import Response
+
+    server.default(OPENAI_MODELS, Response(200, {"object": "list", "data": [
+        {"id": "mistral-7b", "object": "model", "owned_by": "vllm", "root": "mistral-7b", "parent": None},
+        {"id": "student", "object": "model", "owned_by": "vllm", "root": "/adapters/student",
+         "parent": "mistral-7b"}]}))
+    ws = workspace(tmp_path, f"""
+[providers.gpu]
+kind = "openai"
+model = "student"
+base_url = "{server.url}/v1"
+""")
+    checks = by_check(run_doctor(ws), "gpu")
+    assert checks["endpoint"].detail.endswith("reachable: vLLM")
+    assert checks["LoRA modules"].detail == "student"
+    assert checks["output"].detail == "bounded by field budgets; structure: vllm"
+    assert checks["model"].status == "ok"
+
+
+def test_the_llama_cpp_server_install_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setenv("PO_LLAMA_SERVER", str(tmp_path / "nowhere"))
+    ws = init_workspace(tmp_path / "ws", demo=False)
+    check = by_check(run_doctor(ws), "machine")["llama.cpp server"]
+    assert check.status == "warn" and "make llama-server" in check.fix
