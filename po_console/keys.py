@@ -12,9 +12,10 @@ from pipeline.config import ConfigError
 # (id, default key, action, footer label, tooltip, show in footer)
 ACTIONS: list[tuple[str, str, str, str, str, bool]] = [
     ("launch-run", "l", "launch", "Launch", "Launch the selected stage (detached)", True),
-    ("cancel-run", "c", "cancel", "Cancel", "Cancel the selected run (asks first)", True),
-    # Resume is off the footer too (80 columns): the overview's hint line and the teacher pane offer r
-    # where a run can be resumed, and the palette lists it.
+    # Cancel and resume are off the footer (80 columns hold eight pane keys and launch): the
+    # overview's hint line offers c and r, the panes' summaries say where a run can be resumed,
+    # and the palette lists both.
+    ("cancel-run", "c", "cancel", "Cancel", "Cancel the selected run (asks first)", False),
     ("resume-run", "r", "resume", "Resume", "Resume the selected failed/cancelled/stale run", False),
     ("open-run", "enter", "open", "Open", "Open the selected run, example, program or record", False),
     ("refresh", "ctrl+r", "refresh", "Refresh", "Read the store now", False),

@@ -393,7 +393,7 @@ def test_runs_that_cannot_be_exported_are_refused_with_what_to_do(ws, tmp_path):
     store.finish_run(db, baseline, "succeeded")
     failed = store.create_run(db, "finetune", {"base_directory": str(tmp_path)})
     store.finish_run(db, failed, "failed", error="boom")
-    for run_id, message in ((999, "run 999 does not exist"), (baseline, "is a baseline run: export a fine-tune run"),
+    for run_id, message in ((999, "run 999 does not exist"), (baseline, "is a baseline run that exported no adapter: export a fine-tune run"),
                             (failed, f"run {failed} is failed: only a succeeded fine-tune")):
         with pytest.raises(ox.ExportError, match=message):
             ox.export_ollama(ws, run_id, base=BASE, create=False)

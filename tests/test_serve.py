@@ -80,7 +80,7 @@ def served(tmp_path_factory):
     tables = {"student": _serving(ws.root, runs[str(trained["id"])]), "base": _serving(ws.root, runs["--base"])}
     yield ws.root, trained["id"], runs[str(trained["id"])], runs["--base"], tables
     for run_id in (runs[str(trained["id"])], runs["--base"]):
-        po("cancel", str(run_id), check=False)
+        po("cancel", str(run_id), ws=ws.root, check=False)
 
 
 def test_the_student_is_served_with_its_converted_adapter_and_registered_as_a_provider(served):
@@ -96,6 +96,13 @@ def test_the_student_is_served_with_its_converted_adapter_and_registered_as_a_pr
     status = json.loads(po("status", str(student_run), "--json", ws=ws).stdout)
     assert status["status"] == "running"
     assert read.served_model(_db(ws), "student").source_run_id == finetune_run
+    doctor = json.loads(po("doctor", "--json", ws=ws, check=False).stdout)
+    checks = {c["check"]: c for c in doctor if c["subject"] == "student"}
+    assert checks["endpoint"]["detail"].endswith("reachable: llama.cpp's server")
+    assert checks["LoRA adapters"]["detail"] == "adapter.gguf x1.0"
+    assert checks["output"]["detail"] == "bounded by field budgets; structure: llama.cpp"
+    installed = next(c for c in doctor if c["check"] == "llama.cpp server")
+    assert installed["status"] == "ok" and "version" in installed["detail"]
 
 
 def test_base_and_student_through_the_server_parse_like_the_in_process_engine_without_retries(served):
@@ -108,6 +115,29 @@ def test_base_and_student_through_the_server_parse_like_the_in_process_engine_wi
         assert [r.status for r in results] == ["ok"] * 4, [(r.status, r.error) for r in results]
         log = (ws / "artifacts" / str(run["id"]) / "run.log").read_text()
         assert "retry" not in log
+
+
+def test_the_validation_stage_compares_base_and_student_through_the_servers(served):
+    ws, *_ = served
+    set_tables(ws, """
+[validation]
+reference = "base"
+threads = 1
+limit = 3
+gate = ["student.parse_failure_rate <= base.parse_failure_rate"]
+
+[validation.systems.base]
+provider = "base"
+
+[validation.systems.student]
+provider = "student"
+""")
+    run = json.loads(po("run", "validation", "--json", ws=ws, timeout=900).stdout)
+    assert run["state"] == "succeeded", run["error"]
+    for system in ("base", "student"):
+        rows = read.eval_results(_db(ws), run["id"], system)
+        assert [r.status for r in rows] == ["ok"] * 3 and all(r.latency_s > 0 for r in rows), system
+    assert (ws / "artifacts" / str(run["id"]) / "report.md").exists()
 
 
 def test_greedy_output_at_lora_scale_0_equals_the_base_servers(served):

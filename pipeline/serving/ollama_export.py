@@ -28,7 +28,6 @@ from pathlib import Path
 
 from pipeline.config import TASK, ConfigError
 
-STAGE = "finetune"
 CREATE_TIMEOUT_S = 600.0  # per read: the server converts and loads while it streams status lines
 PROBE_TIMEOUT_S = 5.0
 CHECK_PROMPT = "Reply with the single word OK."
@@ -281,13 +280,15 @@ def _finetune_run(ws, run_id: int):
         raise ExportError(f"run {run_id} does not exist (this workspace has no runs)")
     run = read.get_run(ws.db(readonly=True), run_id)
     if run is None:
-        raise ExportError(f"run {run_id} does not exist: `po runs --stage {STAGE}` lists the fine-tune runs")
-    if run.stage != STAGE:
-        raise ExportError(f"run {run_id} is a {run.stage} run: export a fine-tune run (`po runs --stage {STAGE}`)")
+        raise ExportError(f"run {run_id} does not exist: `po runs` lists the runs; export one that trained a student")
     if run.status != "succeeded":
         raise ExportError(f"run {run_id} is {run.status}: only a succeeded fine-tune run has a finished adapter "
                           f"(`po resume {run_id}` finishes it)")
-    adapter = ws.artifacts_dir / str(run_id) / "adapter"
+    # What a run exported, not its stage's name, says it trained a student (any stage may).
+    exported = (run.summary or {}).get("adapter")
+    if not exported:
+        raise ExportError(f"run {run_id} is a {run.stage} run that exported no adapter: export a fine-tune run")
+    adapter = ws.resolve(exported)
     if not (adapter / "adapter_config.json").exists():
         raise ExportError(f"run {run_id} has no adapter at {adapter} (adapter_config.json is missing)")
     base_directory = run.config.get("base_directory")

@@ -19,7 +19,7 @@ ENTRY_POINT_GROUP = "po_console.panes"
 BUILT_IN = ("po_console.panes.overview:OverviewPane", "po_console.panes.runs:RunsPane",
             "po_console.panes.baseline:BaselinePane", "po_console.panes.mipro:MiproPane",
             "po_console.panes.teacher:TeacherPane", "po_console.panes.finetune:FinetunePane",
-            "po_console.panes.validation:ValidationPane")
+            "po_console.panes.validation:ValidationPane", "po_console.panes.serve:ServePane")
 
 
 @dataclass

@@ -39,7 +39,7 @@ class BaselineResults:
 class BaselinePane(Pane):
     name = "baseline"
     title = "Baseline"
-    key_label = "Base"  # six panes' keys and launch / cancel fit 80 columns
+    key_label = "Base"  # short: eight panes' keys and launch fit 80 columns
     description = "Baseline results of the latest (or chosen) run"
     stage = "baseline"
     order = 10

@@ -23,7 +23,7 @@ class Overview:
 class OverviewPane(Pane):
     name = "overview"
     title = "Overview"
-    key_label = "Home"  # seven panes' keys and launch / cancel fit 80 columns
+    key_label = "Home"  # eight panes' keys and launch fit 80 columns
     description = "Pipeline overview: every stage"
     order = 0
 
