@@ -26,9 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pipeline  # noqa: E402,F401 - sets the offline environment first
+import pipeline
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_student import newest_adapter  # noqa: E402
+from bench_student import newest_adapter
 
 
 def answerer(lm):
@@ -49,7 +50,8 @@ def figures(rows: list[dict], wall_s: float) -> dict:
     return {"examples": len(rows), "s_per_example": round(wall_s / len(rows), 2),
             "latency_mean_s": round(statistics.fmean(seconds), 2), "latency_p95_s": round(p95, 2),
             "output_tokens_per_example": round(tokens / len(rows), 1),
-            "output_tokens_per_s": round(tokens / wall_s, 1), "parsed": sum(r["status"] == "ok" for r in rows)}
+            "output_tokens_per_s": round(tokens / wall_s, 1), "parsed": sum(r["status"] == "ok" for r in rows),
+            "mean_score": round(statistics.fmean(r["score"] for r in rows if r["status"] == "ok"), 3)}
 
 
 def main() -> None:
@@ -58,6 +60,9 @@ def main() -> None:
     parser.add_argument("--workspace", default="po-distill", help="else the newest adapter of this workspace")
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repetition-penalty", type=float, default=0.0, help="sent to the server (0: none, as "
+                        "po serve by default)")
+    parser.add_argument("--only-servers", action="store_true", help="leave out the in-process rows")
     args = parser.parse_args()
     if args.adapter is None:
         args.adapter = newest_adapter(Path(args.workspace))
@@ -98,9 +103,11 @@ def main() -> None:
                                                         ctx_size=4096 * slots, alias=who),
                                  work / f"{who}-{slots}.log")
             servers[(who, slots)] = server
+    # What `po serve` registers: the local provider's field bounds, greedy, no repetition penalty.
     table = {"max_chars": local.max_chars, "default_max_chars": local.default_max_chars, "temperature": 0.0,
-             "structure": "llama.cpp", "limits": {"timeout_s": 600.0, "max_retries": 0}}
-    systems = {
+             "repetition_penalty": args.repetition_penalty or None, "structure": "llama.cpp",
+             "limits": {"timeout_s": 600.0, "max_retries": 0}}
+    systems = {} if args.only_servers else {
         "in-process base": (answerer(build_lm(local.model_dump(), "local", cache=False)), 1, None),
         "in-process student": (answerer(build_lm({**local.model_dump(), "adapter": str(adapter)}, "student",
                                                  cache=False)), 1, None),
@@ -138,12 +145,14 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
-    reference = results["in-process student"]["s_per_example"]
-    for name, found in results.items():
-        found["vs_in_process_student"] = round(reference / found["s_per_example"], 2)
+    if "in-process student" in results:
+        reference = results["in-process student"]["s_per_example"]
+        for name, found in results.items():
+            found["vs_in_process_student"] = round(reference / found["s_per_example"], 2)
     print(json.dumps({"machine": {"cpus": os.cpu_count(), "threads": args.threads, "load_avg_1m_before": load_before,
                                   "load_avg_1m_after": os.getloadavg()[0]},
-                      "adapter": str(adapter), "examples": len(examples), "systems": results}, indent=2))
+                      "adapter": str(adapter), "examples": len(examples),
+                      "server_repetition_penalty": args.repetition_penalty or None, "systems": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import subprocess
-import sys
-from typing import Callable
+from collections.abc import Callable
 
 from pipeline import control
 from pipeline.config import ConfigError
@@ -127,7 +125,7 @@ def _step(ws, db, chain: read.Chain, name: str, say, execute: Execute):
             return same, None
         say(f"{name}: starting")
         run = execute(name, lambda on_progress: control.launch(ws, name, config=config, chain_id=chain.id,
-                                                               on_progress=on_progress))
+                                                               fingerprint=fingerprint, on_progress=on_progress))
     if run.state == "succeeded":
         say(f"{name}: run {run.id} succeeded")
         return run, None
@@ -159,9 +157,6 @@ def spawn(ws, chain_id: int) -> int:
     """The chain in a new session (it survives the shell and SSH); its own output goes to
     artifacts/pipeline.log, each run's to its run.log."""
     ws.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    with open(ws.artifacts_dir / "pipeline.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.worker", str(ws.root), "chain", str(chain_id)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=ws.root, close_fds=True)
+    proc = control.detached_worker(ws, ["chain", str(chain_id)], ws.artifacts_dir / "pipeline.log")
     store.chain_started(ws.db(), chain_id, proc.pid, socket.gethostname())
     return proc.pid

@@ -97,6 +97,9 @@ class ServedOutput(Strict):
     default_max_chars: Int = Field(1500, ge=20, description="the bound of a field max_chars does not name")
     temperature: Float | None = Field(None, ge=0.0, le=2.0, description="sent with every request unless the "
                                       "program sets one (0 = greedy); default: the server's")
+    repetition_penalty: Float | None = Field(None, ge=1.0, le=2.0, description="llama.cpp and vLLM only: "
+                                             "their repetition penalty (llama.cpp's over the last 64 tokens, "
+                                             "vLLM's over prompt and answer); default: the server's (none)")
 
 
 class OllamaProvider(RemoteProvider, ServedOutput):

@@ -42,9 +42,11 @@ def _check_providers(config: dict) -> None:
 
 
 def launch(ws, stage_name: str, overrides: dict | None = None, *, detach: bool = False, on_progress=None,
-           on_plan=None, config: dict | None = None, chain_id: int | None = None) -> int:
-    """Plan a run of `stage_name` (or take the `config` planned already), show the plan
-    (`on_plan(config)`), then run it here or detached. Returns the run id."""
+           on_plan=None, config: dict | None = None, chain_id: int | None = None,
+           fingerprint: str | None = None) -> int:
+    """Plan a run of `stage_name` (or take the `config` planned already, and its inputs
+    `fingerprint` when computed already), show the plan (`on_plan(config)`), then run it here
+    or detached. Returns the run id."""
     from pipeline import stages
 
     config = config if config is not None else plan(ws, stage_name, overrides)
@@ -52,7 +54,7 @@ def launch(ws, stage_name: str, overrides: dict | None = None, *, detach: bool =
         on_plan(config)
     db = ws.db()
     run_id = store.create_run(db, stage_name, config, detached=detach, chain_id=chain_id,
-                              inputs_sha256=inputs_fingerprint(ws, stages.get(stage_name), config))
+                              inputs_sha256=fingerprint or inputs_fingerprint(ws, stages.get(stage_name), config))
     _start(ws, run_id, detach=detach, on_progress=on_progress)
     return run_id
 
@@ -153,19 +155,18 @@ def _start(ws, run_id: int, *, detach: bool, on_progress) -> None:
         execute(ws, run_id, on_progress=on_progress)
 
 
-def spawn_worker(ws, run_id: int) -> int:
-    """Start the run in a new session: it survives the shell, the terminal and SSH closing."""
-    log_path = ws.run_dir(run_id) / "run.log"
+def detached_worker(ws, args: list[str], log_path) -> subprocess.Popen:
+    """`python -m pipeline.worker WORKSPACE ARGS…` in a new session (it survives the shell,
+    the terminal and SSH closing), its output appended to `log_path`."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.worker", str(ws.root), str(run_id)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ws.root,
-            close_fds=True,
-        )
+        return subprocess.Popen([sys.executable, "-m", "pipeline.worker", str(ws.root), *args],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=ws.root, close_fds=True)
+
+
+def spawn_worker(ws, run_id: int) -> int:
+    """Start the run in a worker of its own (detached_worker), its output in its run.log."""
+    proc = detached_worker(ws, [str(run_id)], ws.run_dir(run_id) / "run.log")
     # Record the pid now, so the run is never "queued with no process" in between.
     with_pid = ws.db()
     from state.db import write

@@ -10,7 +10,7 @@ import json
 import dspy
 import pytest
 
-from pipeline.providers import build_lm, model_string, build_engine
+from pipeline.providers import build_engine, build_lm, model_string
 from pipeline.providers.structure import Structure
 from tests import loopback as lb
 from tests.loopback import Loopback
@@ -44,12 +44,13 @@ def _structure() -> Structure:
 def test_llama_cpp_is_recognised_and_sent_the_grammar_and_the_bound(server):
     server.default(lb.OPENAI_MODELS, lb.openai_models("m", owned_by="llamacpp"))
     server.script(lb.OPENAI_CHAT, lb.openai_chat(lb.PO_ANSWER))
-    lm = build_lm(_openai(server.url), "served", cache=False)
+    lm = build_lm(_openai(server.url, repetition_penalty=1.2), "served", cache=False)
     with dspy.context(lm=lm, adapter=dspy.ChatAdapter()):
         outputs = lm(messages=_po_messages())
     body = server.requests_to(lb.OPENAI_CHAT)[0].body
     assert body["grammar"] == _structure().gbnf()
     assert body["max_tokens"] == _structure().max_bytes() < 700
+    assert body["repeat_penalty"] == 1.2  # llama.cpp's name for it
     assert "[[ ## completed ## ]]" in outputs[0]
 
 
@@ -58,7 +59,7 @@ def test_vllm_gets_the_regex_as_structured_outputs_and_an_unknown_server_only_th
     build_lm(_openai(server.url), "vllm", cache=False)(messages=_po_messages())
     body = server.requests_to(lb.OPENAI_CHAT)[-1].body
     assert body["structured_outputs"] == {"regex": _structure().regex()}
-    assert "grammar" not in body
+    assert "grammar" not in body and "repetition_penalty" not in body  # not asked for
 
     server.default(lb.OPENAI_MODELS, lb.openai_models("m"))
     build_lm(_openai(server.url), "other", cache=False)(messages=_po_messages())

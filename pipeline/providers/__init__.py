@@ -64,7 +64,8 @@ def model_string(name: str, provider: dict, engine) -> str:
         return engine.model_string()
     where = {"openai": provider.get("base_url"), "ollama": getattr(engine, "host", None),
              "vertex": f"{getattr(engine, 'project', '')}/{getattr(engine, 'location', '')}"}[kind]
-    shaped = {k: provider[k] for k in ("structure", "max_chars", "default_max_chars", "temperature") if k in provider}
+    shaped = {k: provider[k] for k in ("structure", "max_chars", "default_max_chars", "temperature", "repetition_penalty")
+              if k in provider}
     if not shaped:
         return f"{kind}/{provider['model']}@{where}"
     import hashlib

@@ -15,15 +15,18 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Annotated
 
 from pydantic import BaseModel, Field, Strict
 
 from pipeline.providers import local_model
 from pipeline.providers.chat import chat_messages
-from pipeline.providers.structure import GeneratedRepetitionPenalty, GrammarRows, Structure, structure_from_prompt
-
+from pipeline.providers.structure import (
+    GeneratedRepetitionPenalty,
+    GrammarRows,
+    Structure,
+    structure_from_prompt,
+)
 
 # TOML has real booleans: `max_batch = true` is a mistake to report, not a 1.
 Int = Annotated[int, Strict()]
@@ -58,7 +61,7 @@ class LocalSettings(BaseModel):
 
 @dataclass
 class _Job:
-    engine: "LocalEngine"
+    engine: LocalEngine
     prompt_messages: list[dict]
     structure: Structure | None
     max_new_tokens: int
@@ -89,7 +92,7 @@ class LocalEngine:
         return self.settings.model_dump()
 
     @classmethod
-    def load_state(cls, state: dict) -> "LocalEngine":
+    def load_state(cls, state: dict) -> LocalEngine:
         return cls(LocalSettings(**state))
 
     def close(self) -> None:

@@ -74,7 +74,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def pick_device() -> tuple[str, "object"]:
+def pick_device() -> tuple[str, object]:
     """cuda with bf16 (or fp16) where there is a GPU, else cpu with fp32."""
     import torch
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import logging
 import re
-from abc import ABC, abstractmethod
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from pipeline.providers.limits import Clock, Pacer, RetryPolicy, Timeout, Transient, call_with_retries
+from pipeline.providers.limits import (
+    Clock,
+    Pacer,
+    RetryPolicy,
+    Timeout,
+    Transient,
+    call_with_retries,
+)
 
 log = logging.getLogger("po.providers")
 
@@ -123,7 +130,7 @@ class RemoteEngine(ABC):
             return self.send(request)
         except ProviderError:
             raise
-        except Exception as exc:  # noqa: BLE001 - classified below
+        except Exception as exc:
             classified = exc if isinstance(exc, Transient) else self.classify(exc)
             if isinstance(classified, Timeout) and self.temperature(request) == 0:
                 # Greedy decoding is deterministic: the same request would run as long again.

@@ -10,8 +10,8 @@ ChatAdapter prompts (an LM judge's, say) go as they are.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pipeline.providers.structure import Structure, structure_from_prompt
 
@@ -36,6 +36,7 @@ class OutputShape:
         self.max_chars = dict(table.get("max_chars") or {})
         self.default_max_chars = int(table.get("default_max_chars") or 1500)
         self.temperature = table.get("temperature")
+        self.repetition_penalty = table.get("repetition_penalty")
         self._detect = detect
         self._dialect: str | None = None if self.structure == "auto" else self.structure
         self._lock = threading.Lock()
@@ -57,8 +58,10 @@ class OutputShape:
         bound = structure.max_bytes()
         limit = min(bound, asked_max_tokens) if asked_max_tokens else bound
         dialect = self.dialect()
-        return Shaped(limit, constraint(structure, dialect), structure.from_json if dialect == "ollama" else _same,
-                      dialect)
+        extra = constraint(structure, dialect)
+        if self.repetition_penalty is not None and dialect in ("llama.cpp", "vllm"):
+            extra["repeat_penalty" if dialect == "llama.cpp" else "repetition_penalty"] = self.repetition_penalty
+        return Shaped(limit, extra, structure.from_json if dialect == "ollama" else _same, dialect)
 
 
 def _same(text: str) -> str:

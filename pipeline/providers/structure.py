@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 # ChatAdapter ends its last user message with this sentence; it names the output fields in order.
-_RESPOND = re.compile(r"Respond with the corresponding output fields, starting with the field (.*)$", re.S)
+_RESPOND = re.compile(r"Respond with the corresponding output fields, starting with the field (.*)$", re.DOTALL)
 _MARKER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 
 # Letters, digits, whitespace and prose punctuation. Banning brackets, braces, backticks

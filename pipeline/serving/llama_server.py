@@ -36,13 +36,13 @@ def find_binary() -> Path | None:
 
 
 def version(binary: Path) -> str:
-    """`llama-server --version`'s first line ("version: 1 (abc123)"), or why not."""
+    """`llama-server --version`'s "version: …" line, or why there is none."""
     try:
-        done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"cannot run: {exc}"
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("version")]
-    return lines[0] if lines else (done.stdout + done.stderr).strip().splitlines()[-1:][0] if (done.stdout + done.stderr).strip() else "?"
+    lines = (done.stdout + done.stderr).splitlines()
+    return next((line for line in lines if line.startswith("version")), lines[-1] if lines else "no version")
 
 
 def free_port() -> int:
@@ -53,13 +53,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Loaded in the parent: the child, between fork and exec, only calls prctl (no dlopen there,
+# where another thread of the parent may have held its lock at the fork).
+try:
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not glibc: the server then outlives a kill -9 of its run
+    _LIBC = None
+
+
 def _die_with_parent() -> None:
     """In the child: SIGKILL it when the process that started it dies (a kill -9 of the serve
     run must not leave a server holding the port and the memory)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -95,11 +101,10 @@ class LlamaServer:
         return f"http://{self.settings.host}:{self.port}"
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.settings.args(self.binary, self.port), stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.settings.args(self.binary, self.port), stdout=log,  # noqa: PLW1509
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            preexec_fn=_die_with_parent)
 
     def exited(self) -> int | None:
         return self.process.poll() if self.process else None

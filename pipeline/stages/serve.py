@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+from pydantic import Field
+
 from pipeline.config import ConfigError, Float, Int
 from pipeline.runner import RunCancelled
 from pipeline.stages.base import Details, RunConfig, Stage, StageConfig, option
@@ -38,16 +40,19 @@ class ServeConfig(StageConfig):
     parallel: Int = option(1, "requests answered at once (llama.cpp's slots; the context is shared)", ge=1, le=64)
     ctx_size: Int = option(4096, "context tokens, shared by the slots", ge=256)
     ready_timeout_s: Float = option(180.0, "how long the server may take to load before the run fails", gt=0)
+    repetition_penalty: Float | None = option(None, "sent with each request (llama.cpp's, over the last 64 "
+                                              "tokens; not the in-process engine's, over the answer only): measured "
+                                              "to lengthen the student's answers, so none by default", ge=1.0, le=2.0)
 
 
 class ServeRun(ServeConfig, RunConfig):
     source_run: int | None = None
     adapter_dir: str | None = None
-    base_config: dict = {}
+    base_config: dict = Field(default_factory=dict)
     base_gguf_path: str = ""
     binary: str = ""
     provider_name: str = "student"
-    max_chars: dict = {}
+    max_chars: dict = Field(default_factory=dict)
     default_max_chars: int = 500
 
 
@@ -143,11 +148,17 @@ class ServeStage(Stage):
         in-process engine's field budgets and llama.cpp's grammar, greedy, one request per slot."""
         return {"kind": "openai", "model": cfg.provider_name, "base_url": url + "/v1", "structure": "llama.cpp",
                 "max_chars": cfg.max_chars, "default_max_chars": cfg.default_max_chars, "temperature": 0.0,
+                "repetition_penalty": cfg.repetition_penalty,
                 "limits": {"concurrency": cfg.parallel, "timeout_s": 600.0, "max_retries": 2}}
 
     def run(self, ctx, cfg: ServeRun) -> dict:
         from pipeline.serving.gguf_adapter import convert
-        from pipeline.serving.llama_server import LlamaServer, ServerSettings, describe_exit, last_error
+        from pipeline.serving.llama_server import (
+            LlamaServer,
+            ServerSettings,
+            describe_exit,
+            last_error,
+        )
         from state import write as store
 
         adapters: tuple[Path, ...] = ()

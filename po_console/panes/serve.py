@@ -12,7 +12,14 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from po_console import logfile
-from po_console.panes.base import Pane, View, row_table, selected_key, status_text, sync_ordered
+from po_console.panes.base import (
+    Pane,
+    View,
+    row_table,
+    selected_key,
+    status_text,
+    sync_ordered,
+)
 from state import read
 from state.read import Run, ServedModel
 
