@@ -196,7 +196,66 @@ def _builtin(method: str, path: str) -> Response | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class Loopback:
+class LoopbackServer:
+    """A ThreadingHTTPServer on 127.0.0.1:<random> in a daemon thread, every request handed to
+    `self._serve(handler)`: the lifecycle the loopback servers of the tests share."""
+
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the server is not started"
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        loopback = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle on, the body waits for the
+            # client's delayed ACK (40 ms a response). Real servers set TCP_NODELAY too.
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _handle(self):
+                loopback._serve(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"loopback:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+
+class Loopback(LoopbackServer):
     """A ThreadingHTTPServer on 127.0.0.1:<random> in a daemon thread. Thread-safe."""
 
     def __init__(self):
@@ -233,55 +292,6 @@ class Loopback:
             self._defaults.clear()
             self.requests.clear()
             self.max_in_flight = 0
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "the server is not started"
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "Loopback":
-        loopback = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: with Nagle on, the body waits for the
-            # client's delayed ACK (40 ms a response). Real servers set TCP_NODELAY too.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _handle(self):
-                loopback._serve(self)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"loopback:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "Loopback":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- serving -------------------------------------------------------------------------------
     def _next(self, record: Recorded) -> Response:

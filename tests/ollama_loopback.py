@@ -18,9 +18,10 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.loopback import LoopbackServer
 
 BLOBS = "/api/blobs/"
 CREATE = "/api/create"
@@ -36,7 +37,7 @@ class Seen:
     body: object  # parsed JSON; for a blob upload, its size in bytes
 
 
-class OllamaLoopback:
+class OllamaLoopback(LoopbackServer):
     """A ThreadingHTTPServer on 127.0.0.1:<random> in a daemon thread. Thread-safe."""
 
     def __init__(self, models=("mistral:7b-instruct",), version: str = "0.12.0"):
@@ -49,7 +50,6 @@ class OllamaLoopback:
         self.chats: list[dict] = []  # bodies of POST /api/chat
         self.reply = "OK"  # what chat answers (a str, or a function of the request body)
         self._create_failures: list[tuple[int | None, str]] = []
-        self._server: ThreadingHTTPServer | None = None
 
     # -- scripting -----------------------------------------------------------------------------
     def fail_create(self, error: str, *, status: int | None = None) -> OllamaLoopback:
@@ -66,48 +66,6 @@ class OllamaLoopback:
         with self._lock:
             return [r for r in self.requests if (method is None or r.method == method)
                     and (path is None or r.path == path)]
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "the server is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> OllamaLoopback:
-        loopback = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _handle(self):
-                loopback._serve(self)
-
-            do_GET = do_POST = do_HEAD = do_DELETE = _handle
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="ollama-loopback", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- serving -------------------------------------------------------------------------------
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
