@@ -87,6 +87,7 @@ def test_the_student_is_served_with_its_converted_adapter_and_registered_as_a_pr
     ws, finetune_run, student_run, _, tables = served
     table = tables["student"]
     assert table["kind"] == "openai" and table["structure"] == "llama.cpp" and table["temperature"] == 0.0
+    assert table["price"] == {"input_per_million": 0.0, "output_per_million": 0.0}  # local: cost 0, not unknown
     url = table["base_url"].removesuffix("/v1")
     assert httpx.get(url + "/health", timeout=5).json()["status"] == "ok"
     adapters = httpx.get(url + "/lora-adapters", timeout=5).json()
@@ -153,7 +154,10 @@ def test_po_cancel_stops_the_server_and_a_kill_9_leaves_the_run_stale_without_it
     ws, _, student_run, base_run, tables = served
     url = tables["student"]["base_url"].removesuffix("/v1")
     po("cancel", str(student_run), "--wait", "60", ws=ws)
-    assert read.get_run(_db(ws), student_run).state == "cancelled"
+    stopped = read.get_run(_db(ws), student_run)
+    assert stopped.state == "cancelled"
+    # It answered the baseline and validation runs above: the server's counters say so.
+    assert stopped.summary["predicted_tokens"] > 0 and stopped.summary["predicted_per_s"] > 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(url + "/health", timeout=2)
     set_tables(ws, '[baseline]\nprovider = "student"\n')

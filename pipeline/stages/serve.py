@@ -149,7 +149,8 @@ class ServeStage(Stage):
         return {"kind": "openai", "model": cfg.provider_name, "base_url": url + "/v1", "structure": "llama.cpp",
                 "max_chars": cfg.max_chars, "default_max_chars": cfg.default_max_chars, "temperature": 0.0,
                 "repetition_penalty": cfg.repetition_penalty,
-                "limits": {"concurrency": cfg.parallel, "timeout_s": 600.0, "max_retries": 2}}
+                "limits": {"concurrency": cfg.parallel, "timeout_s": 600.0, "max_retries": 2},
+                "price": {"input_per_million": 0.0, "output_per_million": 0.0}}  # this machine's own time
 
     def run(self, ctx, cfg: ServeRun) -> dict:
         from pipeline.serving.gguf_adapter import convert
@@ -208,7 +209,10 @@ class ServeStage(Stage):
         """llama.cpp's counters: tokens read and generated, and the generation speed."""
         return {"prompt_tokens": int(metrics.get("prompt_tokens_total", 0)),
                 "predicted_tokens": int(metrics.get("tokens_predicted_total", 0)),
-                "predicted_per_s": round(metrics.get("predicted_tokens_seconds", 0.0), 1),
+                # The cumulative counters: llama.cpp resets its tokens/s gauges at each /metrics read.
+                "predicted_per_s": round(metrics.get("tokens_predicted_total", 0)
+                                         / metrics["tokens_predicted_seconds_total"], 1)
+                if metrics.get("tokens_predicted_seconds_total") else 0.0,
                 "busy": int(metrics.get("requests_processing", 0))}
 
     # -- what people read --------------------------------------------------------------------
