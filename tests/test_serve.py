@@ -74,13 +74,15 @@ def served(tmp_path_factory):
     trained = json.loads(po("run", "finetune", "--json", ws=ws.root).stdout)
     assert trained["state"] == "succeeded", trained["error"]
     runs = {}
-    for args in (["serve", str(trained["id"])], ["serve", "--base"]):
-        started = json.loads(po(*args, "--detach", "--json", ws=ws.root).stdout)
-        runs[args[1]] = started["run_id"]
-    tables = {"student": _serving(ws.root, runs[str(trained["id"])]), "base": _serving(ws.root, runs["--base"])}
-    yield ws.root, trained["id"], runs[str(trained["id"])], runs["--base"], tables
-    for run_id in (runs[str(trained["id"])], runs["--base"]):
-        po("cancel", str(run_id), ws=ws.root, check=False)
+    try:  # whatever fails after a server started, it is stopped: no server outlives the tests
+        for args in (["serve", str(trained["id"])], ["serve", "--base"]):
+            started = json.loads(po(*args, "--detach", "--json", ws=ws.root).stdout)
+            runs[args[1]] = started["run_id"]
+        tables = {"student": _serving(ws.root, runs[str(trained["id"])]), "base": _serving(ws.root, runs["--base"])}
+        yield ws.root, trained["id"], runs[str(trained["id"])], runs["--base"], tables
+    finally:
+        for run_id in runs.values():
+            po("cancel", str(run_id), ws=ws.root, check=False)
 
 
 def test_the_student_is_served_with_its_converted_adapter_and_registered_as_a_provider(served):
