@@ -49,8 +49,7 @@ def newest_adapter(workspace: Path) -> str | None:
 
     if not (workspace / "state.db").exists():
         return None
-    runs = read.list_runs(open_db(workspace / "state.db", readonly=True), limit=500)
-    found = next((r for r in runs if r.state == "succeeded" and (r.summary or {}).get("adapter")), None)
+    found = read.newest_succeeded(open_db(workspace / "state.db", readonly=True), "adapter")
     return str(workspace / found.summary["adapter"]) if found else None
 
 

@@ -111,6 +111,13 @@ def list_runs(db: sqlite_utils.Database, *, stage: str | None = None, limit: int
     return [_run(r) for r in db.query(sql, [*params, limit])]
 
 
+def newest_succeeded(db: sqlite_utils.Database, summary_key: str, *, limit: int = 500) -> Run | None:
+    """The newest succeeded run whose summary names `summary_key` (an `adapter`, a `program`):
+    what a stage made, whichever stage made it."""
+    return next((r for r in list_runs(db, limit=limit) if r.state == "succeeded" and (r.summary or {}).get(summary_key)),
+                None)
+
+
 def latest_run_per_stage(db: sqlite_utils.Database) -> dict[str, Run]:
     sql = "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs GROUP BY stage)"
     return {r.stage: r for r in map(_run, db.query(sql))}

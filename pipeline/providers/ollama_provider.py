@@ -30,8 +30,7 @@ class OllamaEngine(RemoteEngine):
         super().__init__(name, model, limits, clock)
         # "auto" is no constraint here: Ollama's only one is a JSON schema, and a student trained on
         # the field markers should be asked for them (`structure = "ollama"` opts in).
-        self.shape = OutputShape({**(table or {}), "structure": (table or {}).get("structure", "auto")},
-                                 lambda: "none")
+        self.shape = OutputShape(table or {}, lambda: "none")
         import ollama
 
         self.host = ollama_host(host)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from pipeline.providers.structure import Structure, structure_from_prompt
 
-DIALECTS = ("none", "llama.cpp", "vllm", "ollama")
+
+def _same(text: str) -> str:
+    return text
 
 
 @dataclass
@@ -24,8 +26,7 @@ class Shaped:
 
     max_tokens: int | None = None
     extra: dict = field(default_factory=dict)
-    read: Callable[[str], str] = lambda text: text
-    dialect: str = "none"
+    read: Callable[[str], str] = _same
 
 
 class OutputShape:
@@ -61,11 +62,7 @@ class OutputShape:
         extra = constraint(structure, dialect)
         if self.repetition_penalty is not None and dialect in ("llama.cpp", "vllm"):
             extra["repeat_penalty" if dialect == "llama.cpp" else "repetition_penalty"] = self.repetition_penalty
-        return Shaped(limit, extra, structure.from_json if dialect == "ollama" else _same, dialect)
-
-
-def _same(text: str) -> str:
-    return text
+        return Shaped(limit, extra, structure.from_json if dialect == "ollama" else _same)
 
 
 def constraint(structure: Structure, dialect: str) -> dict:

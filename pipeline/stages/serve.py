@@ -76,11 +76,11 @@ def _student_run(db, run_id: int | None):
             raise ConfigError(f"serve: run {run_id} ({run.stage}, {run.status}) exported no adapter: name a "
                               "succeeded fine-tune run (po runs --stage finetune)")
         return run
-    runs = [r for r in read.list_runs(db, limit=500) if r.state == "succeeded" and (r.summary or {}).get("adapter")]
-    if not runs:
+    student = read.newest_succeeded(db, "adapter")
+    if student is None:
         raise ConfigError("serve: no succeeded run exported an adapter: run `po run finetune` first, or serve the "
                           "base alone with --base")
-    return runs[0]
+    return student
 
 
 class ServeStage(Stage):

@@ -87,8 +87,7 @@ def discovered(ws, db, task: str, titles: dict[str, str]) -> tuple[list[System],
     task_table = ws.provider_config(task, key="validation.provider")
     found = [_system(ws, "baseline", AS_WRITTEN, task, task_table, "the program as written")]
     notes = []
-    runs = [r for r in read.list_runs(db, limit=500) if r.state == "succeeded" and r.summary]
-    optimized = next((r for r in runs if r.summary.get("program")), None)
+    optimized = read.newest_succeeded(db, "program")
     if optimized is None:
         notes.append("no optimized program: no succeeded run saved one (run MIPROv2 first)")
     else:
@@ -99,7 +98,7 @@ def discovered(ws, db, task: str, titles: dict[str, str]) -> tuple[list[System],
         else:
             found.append(_system(ws, "optimized", optimized.summary["program"], task, task_table,
                                  f"run {optimized.id} ({titles.get(optimized.stage, optimized.stage)})"))
-    student = next((r for r in runs if r.summary.get("adapter")), None)
+    student = read.newest_succeeded(db, "adapter")
     if student is None:
         notes.append("no student: no succeeded run exported an adapter (run the fine-tune first)")
     else:
