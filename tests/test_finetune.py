@@ -277,26 +277,127 @@ def test_a_fine_tune_is_launched_cancelled_and_resumed_from_its_pane(tmp_path, t
     asyncio.run(story())
 
 
-def test_two_training_processes_under_torchrun_on_gloo_train_one_student(tmp_path, tiny):
+def test_two_training_processes_under_torchrun_on_gloo_train_one_student_and_resume_after_kill_9(tmp_path, tiny):
     from pipeline.stages.finetune import store
 
     ws = teacher_ws(tmp_path / "ws", tiny, steps=10, every=5)
     set_tables(ws, TINY.format(base=tiny, steps=10, every=5, merge="false") + "processes = 2\n")
+    run_id = json.loads(po("run", "finetune", "--detach", "--json", ws=ws).stdout)["run_id"]
+    checkpoints = ws / "artifacts" / str(run_id) / "checkpoints"
+    wait_for(lambda: (checkpoints / "step-000005" / "state.json").exists(), timeout=180, what="checkpoint 5")
+    db = open_db(ws / "state.db", readonly=True)
+    os.kill(read.get_run(db, run_id).pid, signal.SIGKILL)
+    wait_for(lambda: read.get_run(db, run_id).status == "stale", timeout=30, what="stale")
+
+    po("resume", str(run_id), ws=ws)
+    run = read.get_run(db, run_id)
+    assert run.state == "succeeded", run.error
+    assert store.ranks(db, run_id)[0][:2] == (0, 10) and store.ranks(db, run_id)[1][:2] == (1, 10)  # both seen
+    assert [step for step, _ in curve(ws, run_id)] == list(range(1, 11))  # rank 0 logs, once a step
+    assert (ws / "artifacts" / str(run_id) / "adapter" / "adapter_model.safetensors").exists()
+    log = (ws / "artifacts" / str(run_id) / "run.log").read_text()
+    assert "2 processes, DDP (accelerate)" in log and "rank 0 of 2 stopped at step 10" in log
+    assert "resumed from step-000005" in log
+
+
+FSDP = """\
+compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+num_machines: 1
+num_processes: 2
+mixed_precision: 'no'
+fsdp_config:
+  fsdp_version: 2
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_state_dict_type: SHARDED_STATE_DICT
+  fsdp_reshard_after_forward: true
+"""
+
+
+def adapter_weights(ws: Path, run_id: int) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(ws / "artifacts" / str(run_id) / "adapter" / "adapter_model.safetensors"))
+
+
+def test_fsdp_through_an_accelerate_config_trains_the_ddp_student_and_resumes_after_kill_9(tmp_path, tiny):
+    """The same data, seed and steps: FSDP2 (the user's accelerate config, started by accelerate
+    launch) trains the student DDP trains, and a kill -9 mid-run resumes at the same step from
+    a checkpoint gathered from the two shards."""
+    import torch
+
+    tables = TINY.format(base=tiny, steps=12, every=4, merge="true") + "processes = 2\n"
+    ddp = teacher_ws(tmp_path / "ddp", tiny)
+    set_tables(ddp, tables)
+    straight = json.loads(po("run", "finetune", "--json", ws=ddp).stdout)
+    assert straight["state"] == "succeeded", straight["error"]
+
+    ws = teacher_ws(tmp_path / "fsdp", tiny)
+    (ws / "fsdp.yaml").write_text(FSDP)
+    set_tables(ws, tables + 'accelerate_config = "fsdp.yaml"\n')
+    run_id = json.loads(po("run", "finetune", "--detach", "--json", ws=ws).stdout)["run_id"]
+    checkpoints = ws / "artifacts" / str(run_id) / "checkpoints"
+    wait_for(lambda: (checkpoints / "step-000004" / "state.json").exists(), timeout=180, what="checkpoint 4")
+    db = open_db(ws / "state.db", readonly=True)
+    os.kill(read.get_run(db, run_id).pid, signal.SIGKILL)  # the stage; its launcher and ranks die with it
+    wait_for(lambda: read.get_run(db, run_id).status == "stale", timeout=30, what="stale")
+    assert curve(ws, run_id)[-1][0] < 12
+
+    po("resume", str(run_id), ws=ws)
+    run = read.get_run(db, run_id)
+    assert run.state == "succeeded", run.error
+    log = (ws / "artifacts" / str(run_id) / "run.log").read_text()
+    assert "accelerate.commands.launch --config_file" in log and "2 processes, FSDP2 (accelerate)" in log
+    assert "resumed from step-0000" in log
+    resumed = curve(ws, run_id)
+    assert [step for step, _ in resumed] == list(range(1, 13))  # every step once
+    for (step, loss), (_, expected) in zip(resumed, curve(ddp, straight["id"])):
+        assert loss == pytest.approx(expected, abs=1e-4), step
+    mine, theirs = adapter_weights(ws, run_id), adapter_weights(ddp, straight["id"])
+    assert mine.keys() == theirs.keys() and len(mine) == 2 * 7 * 2  # lora_A, lora_B × 7 projections × 2 layers
+    for name in mine:
+        assert torch.allclose(mine[name], theirs[name], atol=1e-5), name
+    assert (ws / "artifacts" / str(run_id) / "merged" / "model.safetensors").exists()
+
+
+def test_accelerate_launch_without_a_config_trains_ddp_on_cpus(tmp_path, tiny):
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=4, every=4)
+    set_tables(ws, TINY.format(base=tiny, steps=4, every=4, merge="false") + 'processes = 2\nlauncher = "accelerate"\n')
     run = json.loads(po("run", "finetune", "--json", ws=ws).stdout)
     assert run["state"] == "succeeded", run["error"]
-    db = open_db(ws / "state.db", readonly=True)
-    assert store.ranks(db, run["id"])[0][:2] == (0, 10) and store.ranks(db, run["id"])[1][:2] == (1, 10)  # both seen
-    assert [step for step, _ in curve(ws, run["id"])] == list(range(1, 11))  # rank 0 logs, once a step
-    assert (ws / "artifacts" / str(run["id"]) / "adapter" / "adapter_model.safetensors").exists()
     log = (ws / "artifacts" / str(run["id"]) / "run.log").read_text()
-    assert "× 2 processes" in log and "rank 0 of 2 stopped at step 10" in log
+    assert "--multi_gpu" in log and "2 processes, DDP (accelerate)" in log
 
 
-def test_accelerate_on_cpus_is_refused_with_what_to_use_instead(tmp_path, tiny):
-    ws = teacher_ws(tmp_path / "ws", tiny, steps=10, every=5)
-    set_tables(ws, TINY.format(base=tiny, steps=10, every=5, merge="false") + 'processes = 2\nlauncher = "accelerate"\n')
+def test_a_failed_rank_is_reported_by_its_own_error_not_by_the_peers_that_lost_it(tmp_path):
+    from pipeline.stages.finetune.launch import _last_error
+
+    log = tmp_path / "run.log"
+    log.write_text("step 3/12: loss 10.8\n[rank1]: KeyError: 'lora_A'\n"
+                   "[rank0]: RuntimeError: [pair.cc:553] Connection closed by peer [127.0.0.1]:12706\n"
+                   "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n")
+    assert _last_error(log) == " ([rank1]: KeyError: 'lora_A')"
+    log.write_text("Traceback\nValueError: bad\n")
+    assert _last_error(log) == " (ValueError: bad)"
+
+
+@pytest.mark.parametrize("config, processes, message", [
+    (None, 2, "fsdp.yaml does not exist (write one with `accelerate config"),
+    ("distributed_type: DEEPSPEED\n", 2, "asks for DeepSpeed, which this stage does not drive"),
+    ("distributed_type: FSDP\nfsdp_config:\n  fsdp_version: 1\n", 2, "set fsdp_config.fsdp_version: 2"),
+    ("distributed_type: TPU\n", 2, "distributed_type: TPU; this stage trains with MULTI_GPU (DDP) or FSDP"),
+    ("distributed_type: [FSDP\n", 2, "fsdp.yaml is not YAML"),
+    (FSDP, 1, "accelerate_config is for several processes: set processes = 2"),
+])
+def test_an_accelerate_config_it_cannot_follow_is_refused_in_one_line(tmp_path, tiny, config, processes, message):
+    ws = teacher_ws(tmp_path / "ws", tiny, steps=4, every=4)
+    if config is not None:
+        (ws / "fsdp.yaml").write_text(config)
+    set_tables(ws, TINY.format(base=tiny, steps=4, every=4, merge="false")
+               + f'processes = {processes}\naccelerate_config = "fsdp.yaml"\n')
     proc = po("run", "finetune", ws=ws, check=False)
-    assert proc.returncode == 2 and 'on CPUs use launcher = "torchrun"' in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_a_student_on_another_base_answers_through_the_local_provider(tmp_path, tiny):
@@ -328,7 +429,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint_usable(t
     from pipeline.stages.finetune.train import Checkpoints, Position, TrainingError
 
     class Full:
-        def save_pretrained(self, path):
+        def save_pretrained(self, path, state_dict=None):
             raise OSError(errno.ENOSPC, "No space left on device")
 
     checkpoints = Checkpoints(tmp_path, keep=3)

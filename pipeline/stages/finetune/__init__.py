@@ -60,8 +60,11 @@ class FinetuneConfig(StageConfig):
     merge: bool = option(False, "also export the merged model (base + adapter)")
     processes: Int = option(1, "training processes: more than one trains data-parallel (one per GPU, or gloo "
                             "on CPUs)", ge=1, le=64)
-    launcher: Literal["torchrun", "accelerate"] = option("torchrun", "what starts several processes (both run "
-                                                         "DDP)")
+    launcher: Literal["torchrun", "accelerate"] = option("torchrun", "what starts several processes (both train "
+                                                         "through accelerate: DDP unless accelerate_config says FSDP)")
+    accelerate_config: str | None = option(None, "an accelerate config file (`accelerate config`'s YAML) for several "
+                                           "processes: distributed_type MULTI_GPU (DDP) or FSDP with fsdp_version 2; "
+                                           "starts them with accelerate launch")
 
 
 class FinetuneRun(FinetuneConfig, RunConfig):
@@ -77,6 +80,7 @@ class FinetuneRun(FinetuneConfig, RunConfig):
     sources: list[str]
     resolved_runs: list[int] = []  # the teacher runs it trains on, fixed at plan time (a resume reads the same)
     data_sha256: str | None = None  # of the `data` file, when it trains on one
+    distribution: str = "DDP"  # several processes: DDP or FSDP2 (the accelerate config's)
 
 
 TOML_REAL = """
@@ -148,9 +152,17 @@ class FinetuneStage(Stage):
         from pipeline.stages.finetune.train import Settings, plan_steps
 
         place = base.placement(cfg.device, cfg.dtype)
-        if cfg.processes > 1 and cfg.launcher == "accelerate" and place.device == "cpu":
-            raise ConfigError("finetune: accelerate starts several CPU processes only through MPI (mpirun); on CPUs "
-                              "use launcher = \"torchrun\" (the same DDP, gloo)")
+        distribution = "DDP"
+        if cfg.accelerate_config:
+            from pipeline.stages.finetune.distributed import read_accelerate_config
+
+            if cfg.processes < 2:
+                raise ConfigError("finetune.accelerate_config is for several processes: set processes = 2 or more "
+                                  "(one per GPU)")
+            distribution = read_accelerate_config(ws.resolve(cfg.accelerate_config)).distribution
+            if distribution == "FSDP2" and cfg.load_in_4bit:
+                raise ConfigError("finetune: load_in_4bit with FSDP is not supported (sharding 4-bit weights needs "
+                                  "bitsandbytes' quant storage set up for it): use one or the other")
         records, sources = self.records(ws, cfg)
         examples, long = self.examples(ws, cfg, records)
         if long and not cfg.drop_long:
@@ -171,7 +183,7 @@ class FinetuneStage(Stage):
         return FinetuneRun(**cfg.model_dump(), **self.project_keys(ws), base_directory=base.base_directory(cfg.base_model),
                            records=len(records), calls=len(examples) + long, train_examples=len(train),
                            eval_examples=len(held), dropped_long=long, steps_per_epoch=per_epoch, total_steps=total,
-                           placement=place.label, sources=sources, resolved_runs=resolved,
+                           placement=place.label, sources=sources, resolved_runs=resolved, distribution=distribution,
                            data_sha256=file_sha256(ws.resolve(cfg.data)) if cfg.data else None)
 
     def check_resumable(self, ws, cfg: FinetuneRun) -> None:
@@ -254,7 +266,8 @@ class FinetuneStage(Stage):
                 "epochs": round(position.step / max(1, cfg.steps_per_epoch), 2),
                 "first_loss": train[0].loss if train else None, "final_loss": train[-1].loss if train else None,
                 "eval_loss": evals[-1].loss if evals else None, "tokens": position.tokens,
-                "placement": cfg.placement, "base_model": cfg.base_model,
+                "placement": cfg.placement + (f" × {cfg.processes} processes ({cfg.distribution})"
+                                              if cfg.processes > 1 else ""), "base_model": cfg.base_model,
                 "adapter": str(adapter.relative_to(ctx.workspace.root)) if files else None,
                 "merged": cfg.merge and bool(files)}
 
@@ -277,9 +290,12 @@ class FinetuneStage(Stage):
 
     def plan_lines(self, config: dict) -> list[str]:
         per = f"{config['steps_per_epoch']} steps an epoch" if not config.get("max_steps") else "max_steps"
+        on = config["placement"]
+        if config.get("processes", 1) > 1:
+            on += f" × {config['processes']} processes ({config.get('distribution', 'DDP')})"
         lines = [f"fine-tune plan: {config['records']} records, {config['calls']} calls → {config['train_examples']} "
                  f"train / {config['eval_examples']} eval examples; {config['total_steps']} steps ({per}), batch "
-                 f"{config['batch_size']} × {config['gradient_accumulation']}, on {config['placement']}"]
+                 f"{config['batch_size']} × {config['gradient_accumulation']}, on {on}"]
         if config.get("dropped_long"):
             lines.append(f"  {config['dropped_long']} calls longer than {config['max_length']} tokens left out")
         return lines

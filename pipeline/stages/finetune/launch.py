@@ -1,8 +1,8 @@
 """Several training processes without a home-made distribution: `torchrun` or `accelerate
-launch` starts one worker per process, each training the same LoRA data-parallel (DDP; gloo
-on CPUs, nccl on GPUs); the stage watches them, forwards a cancel (the ranks read it from the
-store and stop together, after a checkpoint), and reads where they stopped from the newest
-checkpoint. FSDP and DeepSpeed (sharded optimizers, an accelerate config) are not wired yet."""
+launch` starts one worker per process, and accelerate wraps the model in each (DDP, or FSDP2
+when the accelerate config file the user names says so; gloo on CPUs, nccl on GPUs); the
+stage watches them, forwards a cancel (the ranks read it from the store and stop together,
+after a checkpoint), and reads where they stopped from the newest checkpoint."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ GRACE_S = 120.0  # after a cancel, how long the ranks have to checkpoint and sto
 
 def command(cfg, workspace, run_id: int) -> list[str]:
     args = [WORKER, str(workspace), str(run_id)]
-    if cfg.launcher == "accelerate":
-        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.processes), "-m",
-                *args]
+    if cfg.launcher == "accelerate" or cfg.accelerate_config:
+        # Without a config file, --multi_gpu: accelerate's torchrun launcher, which starts CPU
+        # processes too (its CPU launcher needs MPI). Port 0: a free one, two runs side by side.
+        config = ["--config_file", str(workspace / cfg.accelerate_config)] if cfg.accelerate_config else ["--multi_gpu"]
+        return [sys.executable, "-m", "accelerate.commands.launch", *config, "--num_processes", str(cfg.processes),
+                "--num_machines", "1", "--main_process_port", "0", "-m", *args]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.processes}",
             "-m", *args]
 
@@ -38,13 +41,16 @@ def _die_with_parent() -> None:
 
 
 def _last_error(log_path) -> str:
-    """The last line of the ranks' log that names an error (a TrainingError says what to do)."""
+    """The line of the ranks' log that names the error (a TrainingError says what to do): a
+    rank's own error first (the others then only report that a peer closed), else the last."""
     try:
-        lines = log_path.read_text(errors="replace").splitlines()[-200:]
+        lines = log_path.read_text(errors="replace").splitlines()[-400:]
     except OSError:
         return ""
     errors = [line for line in lines if "Error:" in line or "error:" in line]
-    return f" ({errors[-1].strip()[:300]})" if errors else ""
+    own = [line for line in errors if line.startswith("[rank") and "closed by peer" not in line]
+    chosen = own[0] if own else errors[-1] if errors else ""
+    return f" ({chosen.strip()[:300]})" if chosen else ""
 
 
 def train_in_processes(ctx, cfg) -> tuple[Position, list]:

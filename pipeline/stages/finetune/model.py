@@ -97,16 +97,26 @@ def load_for_training(directory: str, place: Placement, lora: dict, load_in_4bit
     return get_peft_model(model, config)
 
 
-def export(model, tokenizer, directory: Path, merged: Path | None) -> list[Path]:
+def export(model, tokenizer, directory: Path, merged: Path | None, weights: dict | None = None,
+           base: str | None = None) -> list[Path]:
     """The adapter as peft writes it (adapter_model.safetensors + adapter_config.json: what peft,
-    the local provider and vLLM's --lora-modules read) and, when asked, the merged model."""
+    the local provider and vLLM's --lora-modules read) and, when asked, the merged model.
+    `weights`: the LoRA weights gathered from several processes (a sharded model has only its
+    part); the merged model is then made from the base on disk and the written adapter."""
     core = getattr(model, "module", model)
-    core.save_pretrained(directory)
+    core.save_pretrained(directory, state_dict=weights)
     written = sorted(p for p in directory.iterdir() if p.is_file())
     if merged is not None:
-        import copy
+        if weights is None:
+            import copy
 
-        copy.deepcopy(core).merge_and_unload().save_pretrained(merged, safe_serialization=True)
+            whole = copy.deepcopy(core)
+        else:
+            from peft import PeftModel
+            from transformers import AutoModelForCausalLM
+
+            whole = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=core.dtype), directory)
+        whole.merge_and_unload().save_pretrained(merged, safe_serialization=True)
         tokenizer.save_pretrained(merged)
         written += sorted(p for p in merged.iterdir() if p.is_file())
     return written

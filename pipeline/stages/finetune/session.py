@@ -1,7 +1,8 @@
 """One training process of a fine-tune run: the examples, the model with its LoRA, the loop,
 and what reaches the store. The stage runs it in its own process (one process), or each rank
-runs it under `torchrun` / `accelerate launch` (several, worker.py): then rank 0 writes the
-curves and checkpoints, every rank its own progress, and the ranks decide to stop together.
+runs it under `torchrun` / `accelerate launch` (several, worker.py; accelerate wraps the model,
+distributed.py): then rank 0 writes the curves and checkpoints, every rank its own progress,
+and the ranks decide to stop together.
 """
 
 from __future__ import annotations
@@ -51,9 +52,6 @@ def train(s: Session):
                                    "dropout": cfg.lora_dropout, "target_modules": cfg.target_modules},
                                    cfg.load_in_4bit)
     device = torch.device(place.device)
-    if s.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.index is not None
-                                                          else None)
     checkpoints = loop.Checkpoints(s.run_dir / "checkpoints", cfg.keep_checkpoints)
     complete = checkpoints.complete()
     resume = complete[-1] if complete else None
@@ -84,10 +82,17 @@ def train(s: Session):
                     place.autocast, on_log, _stop_together(s), sampler.sample, rank=s.rank, world=s.world, log=s.log)
     position = loop.run_loop(run, resume)
     files = []
+    finished = position.step >= cfg.total_steps
+    weights = None
+    if finished and s.world > 1:
+        from pipeline.stages.finetune.distributed import gather_weights
+
+        weights = gather_weights(run.model)  # every rank takes part
     if lead:
         sync_checkpoints(s, checkpoints)
-        if position.step >= cfg.total_steps:
-            files = base.export(model, tokenizer, s.run_dir / "adapter", s.run_dir / "merged" if cfg.merge else None)
+        if finished:
+            files = base.export(run.model, tokenizer, s.run_dir / "adapter",
+                                s.run_dir / "merged" if cfg.merge else None, weights, cfg.base_directory)
     return position, files
 
 

@@ -135,7 +135,9 @@ class Checkpoints:
                 continue
         return [path for _, path in sorted(found)]
 
-    def save(self, position: Position, model, optimizer, scheduler, extra: dict) -> Path:
+    def save(self, position: Position, model, optimizer, scheduler, extra: dict, gathered=None) -> Path:
+        """`gathered`: the LoRA weights and optimizer state several processes gathered
+        (distributed.gather); one process saves its own."""
         import torch
 
         final = self.directory / f"step-{position.step:06d}"
@@ -143,8 +145,9 @@ class Checkpoints:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             tmp.mkdir(parents=True)
-            model.save_pretrained(tmp / "adapter")
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            weights = gathered[0] if gathered else None
+            model.save_pretrained(tmp / "adapter", state_dict=weights)
+            torch.save(gathered[1] if gathered else optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
             torch.save(random_state(), tmp / "rng.pt")
             for each in self.directory.glob(f"rng-{position.step}-*.pt"):  # the other ranks' (several processes)
@@ -171,13 +174,22 @@ class Checkpoints:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
-    def load(self, path: Path, model, optimizer, scheduler, rank: int = 0) -> Position:
+    def load(self, path: Path, model, optimizer, scheduler, rank: int = 0, world: int = 1) -> Position:
+        """`model`: the peft model (one process) or the wrapped one (several: each rank takes
+        its part of the saved weights and optimizer state)."""
         import torch
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        set_peft_model_state_dict(model, load_file(str(path / "adapter" / "adapter_model.safetensors")))
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
+        weights = load_file(str(path / "adapter" / "adapter_model.safetensors"))
+        optimizer_state = torch.load(path / "optimizer.pt", weights_only=False)
+        if world > 1:
+            from pipeline.stages.finetune import distributed
+
+            distributed.scatter(model, optimizer, weights, optimizer_state)
+        else:
+            set_peft_model_state_dict(model, weights)
+            optimizer.load_state_dict(optimizer_state)
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
         own = path / f"rng-{rank}.pt"
         rng = torch.load(own if own.exists() else path / "rng.pt", weights_only=False)
@@ -213,7 +225,7 @@ def make_optimizer(model, s: Settings, total_steps: int):
 class Loop:
     """Everything one training process needs; `on_log` and `should_stop` connect it to the run."""
 
-    model: object  # a peft model (wrapped in DDP when world > 1)
+    model: object  # a peft model; with several processes, accelerate's wrapping of it once the loop runs
     tokenizer: object
     train: list[Tokenized]
     eval: list[Tokenized]
@@ -238,13 +250,20 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
     per_epoch, total = plan_steps(len(loop.train), s, loop.world)
     total = s.total_steps or total
     model = loop.model
-    core = getattr(model, "module", model)  # DDP wraps; checkpoints hold the peft model's adapter
     optimizer, scheduler = make_optimizer(model, s, total)
+    if loop.world > 1:
+        from pipeline.stages.finetune import distributed
+
+        model, optimizer, kind = distributed.prepare(model, optimizer, loop.device.type == "cpu")
+        loop.model = model
+        loop.log(f"{loop.world} processes, {kind} (accelerate)")
+    core = getattr(model, "module", model)  # DDP wraps; checkpoints hold the peft model's adapter
     random.seed(s.seed)
     torch.manual_seed(s.seed)
     position = Position()
     if resume_from is not None:
-        position = loop.checkpoints.load(resume_from, core, optimizer, scheduler, loop.rank)
+        position = loop.checkpoints.load(resume_from, core if loop.world == 1 else model, optimizer, scheduler,
+                                         loop.rank, loop.world)
         loop.log(f"resumed from {resume_from.name}: step {position.step}, epoch {position.epoch}, "
                  f"micro-batch {position.micro}")
     pad = loop.tokenizer.pad_token_id if loop.tokenizer.pad_token_id is not None else loop.tokenizer.eos_token_id
@@ -275,6 +294,7 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
         window_tokens += step_tokens
         grad_norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
                                                    s.max_grad_norm)
+        grad_norm = getattr(grad_norm, "full_tensor", lambda: grad_norm)()  # FSDP2: a sharded norm
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -295,16 +315,18 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
             loop.on_log(Logged(position.step, "eval", position.epoch, evaluate(loop, pad)))
         stopping = loop.should_stop()
         if position.step - last_checkpoint >= s.checkpoint_every or position.step == total or stopping:
-            rng = None
+            gathered = None
             if loop.world > 1:  # each rank's random state (its dropout masks), gathered into rank 0's checkpoint
                 import torch.distributed as dist
 
                 rng = loop.checkpoints.directory / f"rng-{position.step}-{loop.rank}.pt"
                 rng.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(random_state(), rng)
+                gathered = distributed.gather(model, optimizer)  # every rank takes part
                 dist.barrier()
             if loop.rank == 0:
-                loop.checkpoints.save(position, core, optimizer, scheduler, {"total_steps": total, "world": loop.world})
+                loop.checkpoints.save(position, core, optimizer, scheduler, {"total_steps": total, "world": loop.world},
+                                      gathered)
             if loop.world > 1:
                 dist.barrier()
             last_checkpoint = position.step

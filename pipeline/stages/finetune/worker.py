@@ -1,7 +1,7 @@
 """`python -m pipeline.stages.finetune.worker WORKSPACE RUN_ID`: one rank of a multi-process
 fine-tune, started by `torchrun` or `accelerate launch` (which set RANK, WORLD_SIZE,
-LOCAL_RANK and the rendezvous). gloo on CPUs, nccl on GPUs; DDP, or FSDP / DeepSpeed through
-the accelerate config file the user names."""
+LOCAL_RANK and the rendezvous). gloo on CPUs, nccl on GPUs; accelerate wraps the model: DDP,
+or FSDP2 through the accelerate config file the user names (distributed.py)."""
 
 from __future__ import annotations
 
