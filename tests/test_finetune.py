@@ -385,9 +385,11 @@ def test_a_failed_rank_is_reported_by_its_own_error_not_by_the_peers_that_lost_i
     (None, 2, "fsdp.yaml does not exist (write one with `accelerate config"),
     ("distributed_type: DEEPSPEED\n", 2, "asks for DeepSpeed, which this stage does not drive"),
     ("distributed_type: FSDP\nfsdp_config:\n  fsdp_version: 1\n", 2, "set fsdp_config.fsdp_version: 2"),
+    ("distributed_type: MULTI_GPU\nmixed_precision: fp16\n", 2, "mixed_precision: fp16, whose loss scaling"),
     ("distributed_type: TPU\n", 2, "distributed_type: TPU; this stage trains with MULTI_GPU (DDP) or FSDP"),
     ("distributed_type: [FSDP\n", 2, "fsdp.yaml is not YAML"),
     (FSDP, 1, "accelerate_config is for several processes: set processes = 2"),
+    (FSDP, "2\nload_in_4bit = true", "load_in_4bit with FSDP is not supported"),
 ])
 def test_an_accelerate_config_it_cannot_follow_is_refused_in_one_line(tmp_path, tiny, config, processes, message):
     ws = teacher_ws(tmp_path / "ws", tiny, steps=4, every=4)

@@ -94,6 +94,8 @@ batch_size = 4
 gradient_accumulation = 4
 max_length = 1024
 checkpoint_every = 50
+# processes = 2                     # several GPUs: DDP; FSDP2 with an accelerate config file:
+# accelerate_config = "fsdp.yaml"   # (see the README, "Several processes")
 """
 
 # The embedded model on this CPU: ~1.5 s a step at batch 1 (field-notes); the demo's six
@@ -193,6 +195,13 @@ class FinetuneStage(Stage):
         self.check_project(ws, cfg)
         if cfg.data:
             check_unchanged(ws.resolve(cfg.data), cfg.data_sha256)
+        if cfg.accelerate_config:  # the checkpoints are the same for DDP and FSDP2, not for what else it could say
+            from pipeline.stages.finetune.distributed import read_accelerate_config
+
+            now = read_accelerate_config(ws.resolve(cfg.accelerate_config)).distribution
+            if now != cfg.distribution:
+                raise ConfigError(f"finetune.accelerate_config: {cfg.accelerate_config} now asks for {now}; the run "
+                                  f"started with {cfg.distribution}: put it back, or start a new run")
 
     @staticmethod
     def settings(cfg, cls):

@@ -47,6 +47,10 @@ def read_accelerate_config(path: Path) -> AccelerateConfig:
     if kind not in SUPPORTED:
         raise ConfigError(f"{key}: {path} has distributed_type: {kind}; this stage trains with MULTI_GPU (DDP) or "
                           "FSDP")
+    precision = str(data.get("mixed_precision") or "no").lower()
+    if precision not in ("no", "bf16"):
+        raise ConfigError(f"{key}: {path} has mixed_precision: {precision}, whose loss scaling this loop does not do: "
+                          "set it to 'no' (finetune.dtype picks the dtype: bf16 where the GPU has it)")
     version = str((data.get("fsdp_config") or {}).get("fsdp_version", 1))
     if kind == "FSDP" and version != "2":
         raise ConfigError(f"{key}: {path} asks for FSDP version {version}; set fsdp_config.fsdp_version: 2 (torch's "
