@@ -8,7 +8,7 @@ and the ranks decide to stop together.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -48,7 +48,10 @@ def train(s: Session):
     train_set, held = split(examples, cfg.eval_fraction, cfg.seed)
     tokenizer = base.load_tokenizer(cfg.base_directory)
     torch.manual_seed(cfg.seed)  # the LoRA's initial weights: the same seed, the same student
-    model = base.load_for_training(cfg.base_directory, place, {"r": cfg.lora_r, "alpha": cfg.lora_alpha,
+    # FSDP2 shards a base that may not fit one GPU: each rank loads it into CPU memory and
+    # fully_shard moves only its shard to its GPU.
+    loaded = replace(place, device="cpu") if s.world > 1 and cfg.distribution == "FSDP2" else place
+    model = base.load_for_training(cfg.base_directory, loaded, {"r": cfg.lora_r, "alpha": cfg.lora_alpha,
                                    "dropout": cfg.lora_dropout, "target_modules": cfg.target_modules},
                                    cfg.load_in_4bit)
     device = torch.device(place.device)
