@@ -14,6 +14,7 @@ then from the built-in default of the protocol it belongs to, else 404.
 
 from __future__ import annotations
 
+import abc
 import json
 import socket
 import threading
@@ -196,7 +197,7 @@ def _builtin(method: str, path: str) -> Response | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class LoopbackServer:
+class LoopbackServer(abc.ABC):
     """A ThreadingHTTPServer on 127.0.0.1:<random> in a daemon thread, every request handed to
     `self._serve(handler)`: the lifecycle the loopback servers of the tests share."""
 
@@ -251,8 +252,9 @@ class LoopbackServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    @abc.abstractmethod
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        raise NotImplementedError
+        """Answer one request (each loopback server speaks its own protocol)."""
 
 
 class Loopback(LoopbackServer):

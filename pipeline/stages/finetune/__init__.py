@@ -135,6 +135,11 @@ checkpoint_every = 10
 """
 
 
+def trained_on(placement: str, processes: int, distribution: str) -> str:
+    """"cpu fp32 + bf16 autocast", or with several processes "… × 2 processes (FSDP2)"."""
+    return placement + (f" × {processes} processes ({distribution})" if processes > 1 else "")
+
+
 class FinetuneStage(Stage):
     name = "finetune"
     title = "LoRA fine-tune"
@@ -156,12 +161,12 @@ class FinetuneStage(Stage):
         place = base.placement(cfg.device, cfg.dtype)
         distribution = "DDP"
         if cfg.accelerate_config:
-            from pipeline.stages.finetune.distributed import read_accelerate_config
+            from pipeline.stages.finetune.distributed import accelerate_distribution
 
             if cfg.processes < 2:
                 raise ConfigError("finetune.accelerate_config is for several processes: set processes = 2 or more "
                                   "(one per GPU)")
-            distribution = read_accelerate_config(ws.resolve(cfg.accelerate_config)).distribution
+            distribution = accelerate_distribution(ws.resolve(cfg.accelerate_config))
             if distribution == "FSDP2" and cfg.load_in_4bit:
                 raise ConfigError("finetune: load_in_4bit with FSDP is not supported (sharding 4-bit weights needs "
                                   "bitsandbytes' quant storage set up for it): use one or the other")
@@ -196,9 +201,9 @@ class FinetuneStage(Stage):
         if cfg.data:
             check_unchanged(ws.resolve(cfg.data), cfg.data_sha256)
         if cfg.accelerate_config:  # the checkpoints are the same for DDP and FSDP2, not for what else it could say
-            from pipeline.stages.finetune.distributed import read_accelerate_config
+            from pipeline.stages.finetune.distributed import accelerate_distribution
 
-            now = read_accelerate_config(ws.resolve(cfg.accelerate_config)).distribution
+            now = accelerate_distribution(ws.resolve(cfg.accelerate_config))
             if now != cfg.distribution:
                 raise ConfigError(f"finetune.accelerate_config: {cfg.accelerate_config} now asks for {now}; the run "
                                   f"started with {cfg.distribution}: put it back, or start a new run")
@@ -275,8 +280,8 @@ class FinetuneStage(Stage):
                 "epochs": round(position.step / max(1, cfg.steps_per_epoch), 2),
                 "first_loss": train[0].loss if train else None, "final_loss": train[-1].loss if train else None,
                 "eval_loss": evals[-1].loss if evals else None, "tokens": position.tokens,
-                "placement": cfg.placement + (f" × {cfg.processes} processes ({cfg.distribution})"
-                                              if cfg.processes > 1 else ""), "base_model": cfg.base_model,
+                "placement": trained_on(cfg.placement, cfg.processes, cfg.distribution),
+                "base_model": cfg.base_model,
                 "adapter": str(adapter.relative_to(ctx.workspace.root)) if files else None,
                 "merged": cfg.merge and bool(files)}
 
@@ -299,9 +304,7 @@ class FinetuneStage(Stage):
 
     def plan_lines(self, config: dict) -> list[str]:
         per = f"{config['steps_per_epoch']} steps an epoch" if not config.get("max_steps") else "max_steps"
-        on = config["placement"]
-        if config.get("processes", 1) > 1:
-            on += f" × {config['processes']} processes ({config.get('distribution', 'DDP')})"
+        on = trained_on(config["placement"], config.get("processes", 1), config.get("distribution", "DDP"))
         lines = [f"fine-tune plan: {config['records']} records, {config['calls']} calls → {config['train_examples']} "
                  f"train / {config['eval_examples']} eval examples; {config['total_steps']} steps ({per}), batch "
                  f"{config['batch_size']} × {config['gradient_accumulation']}, on {on}"]

@@ -8,7 +8,6 @@ their optimizer state are gathered: the frozen base is never copied.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import ConfigError
@@ -19,15 +18,9 @@ from pipeline.config import ConfigError
 SUPPORTED = {"MULTI_GPU": "DDP", "FSDP": "FSDP2"}
 
 
-@dataclass
-class AccelerateConfig:
-    path: Path
-    distribution: str  # DDP, FSDP2
-
-
-def read_accelerate_config(path: Path) -> AccelerateConfig:
-    """The distribution an accelerate config file (`accelerate config`'s YAML or JSON) asks for,
-    or a one-line ConfigError naming the file and the key."""
+def accelerate_distribution(path: Path) -> str:
+    """The distribution ("DDP" or "FSDP2") an accelerate config file (`accelerate config`'s YAML
+    or JSON) asks for, or a one-line ConfigError naming the file and the key."""
     import yaml
 
     key = "finetune.accelerate_config"
@@ -55,7 +48,7 @@ def read_accelerate_config(path: Path) -> AccelerateConfig:
     if kind == "FSDP" and version != "2":
         raise ConfigError(f"{key}: {path} asks for FSDP version {version}; set fsdp_config.fsdp_version: 2 (torch's "
                           "fully_shard, which LoRA trains with)")
-    return AccelerateConfig(path, SUPPORTED[kind])
+    return SUPPORTED[kind]
 
 
 def prepare(model, optimizer, on_cpu: bool):
@@ -64,6 +57,7 @@ def prepare(model, optimizer, on_cpu: bool):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+    from torch.distributed.fsdp import FSDPModule
 
     accelerator = Accelerator(cpu=on_cpu)
     if on_cpu and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" \
@@ -75,8 +69,6 @@ def prepare(model, optimizer, on_cpu: bool):
         state.distributed_type = DistributedType.FSDP
         state.fsdp_plugin = FullyShardedDataParallelPlugin()
     model, optimizer = accelerator.prepare(model, optimizer)
-    from torch.distributed.fsdp import FSDPModule
-
     return model, optimizer, "FSDP2" if isinstance(model, FSDPModule) else "DDP"
 
 

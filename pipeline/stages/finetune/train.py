@@ -294,7 +294,8 @@ def run_loop(loop: Loop, resume_from: Path | None) -> Position:
         window_tokens += step_tokens
         grad_norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
                                                    s.max_grad_norm)
-        grad_norm = getattr(grad_norm, "full_tensor", lambda: grad_norm)()  # FSDP2: a sharded norm
+        if hasattr(grad_norm, "full_tensor"):  # FSDP2: a sharded norm
+            grad_norm = grad_norm.full_tensor()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
